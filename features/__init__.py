@@ -1,0 +1,1 @@
+"""Data in: table contracts, IO, exact estimators and per-prompt statistics. Imports nothing of ours."""

@@ -1,0 +1,175 @@
+"""Reading tables from disk and writing files atomically.
+
+>>> import tempfile, pathlib, polars as pl
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> pl.DataFrame({"config": ["c"], "prompt_id": ["p"], "sample_idx": [0], "correct": [True]}).write_csv(d / "s.csv")
+>>> read_samples(d / "s.csv").height
+1
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from features.errors import SchemaError, TtsplanError
+from features.schema import is_count_table, validate_count_table, validate_sample_table
+
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".json": "jsonl", ".csv": "csv"}
+TableKind = Literal["samples", "counts"]
+PathLike = str | os.PathLike
+
+
+def _expand(paths: PathLike | Sequence[PathLike], problems: list[str]) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            shards = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES
+                            and not f.name.startswith("."))
+            if not shards:
+                problems.append(f"{p}: directory must contain .parquet, .jsonl or .csv shards, got none.")
+            files.extend(shards)
+        elif not p.exists():
+            problems.append(f"{p}: file must exist, got no such file. Check the path.")
+        elif p.suffix.lower() not in SUFFIXES:
+            problems.append(f"{p}: file must end in .parquet, .jsonl or .csv, got '{p.suffix or '(none)'}'. "
+                            "Rename it or convert it.")
+        else:
+            files.append(p)
+    if not files and not problems:
+        problems.append("no input file given. Pass at least one .parquet, .jsonl or .csv file.")
+    return files
+
+
+def _read_one(path: Path, problems: list[str]) -> pl.DataFrame | None:
+    fmt = SUFFIXES[path.suffix.lower()]
+    if path.stat().st_size == 0:
+        problems.append(f"{path}: file must not be empty, got 0 bytes.")
+        return None
+    try:
+        if fmt == "parquet":
+            return pl.read_parquet(path)
+        if fmt == "csv":
+            return pl.read_csv(path, infer_schema_length=10_000)
+        return pl.read_ndjson(path, infer_schema_length=10_000)
+    except Exception as exc:  # polars raises many types for malformed input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problems.append(f"{path}: must be a readable {fmt} file, got a read error ({first[:200]}).")
+        return None
+
+
+def read_table(paths: PathLike | Sequence[PathLike]) -> tuple[pl.DataFrame, TableKind]:
+    """Read one or more files (or shard directories) and validate them as one table.
+
+    The kind is detected from the columns: ``samples``/``correct_samples`` without ``sample_idx``
+    is a CountTable, anything else is checked as a SampleTable. Returns ``(table, kind)``.
+    """
+    problems: list[str] = []
+    frames = [f for f in (_read_one(p, problems) for p in _expand(paths, problems)) if f is not None]
+    if problems:
+        raise TtsplanError("could not read the input:\n" + "\n".join(f"  - {p}" for p in problems))
+    kinds = {is_count_table(f.columns) for f in frames}
+    if len(kinds) > 1:
+        raise TtsplanError("inputs must all be sample tables or all count tables, got a mix. "
+                           "Convert sample tables with `to_counts` or pass them separately.")
+    df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    if kinds == {True}:
+        return validate_count_table(df), "counts"
+    return validate_sample_table(df), "samples"
+
+
+def read_samples(paths: PathLike | Sequence[PathLike]) -> pl.DataFrame:
+    """Read and validate a SampleTable from parquet / JSONL / CSV files or shard directories."""
+    df, kind = read_table(paths)
+    if kind != "samples":
+        raise TtsplanError("expected a sample table (one row per completion), got a count table. "
+                           "Use read_counts for count tables.")
+    return df
+
+
+def read_counts(paths: PathLike | Sequence[PathLike]) -> pl.DataFrame:
+    """Read a CountTable; sample tables are converted with :func:`to_counts`."""
+    df, kind = read_table(paths)
+    return df if kind == "counts" else to_counts(df)
+
+
+def to_counts(samples: pl.DataFrame) -> pl.DataFrame:
+    """Collapse a SampleTable to a CountTable using the labeled rows (``correct`` not null).
+
+    >>> s = pl.DataFrame({"config": ["c"] * 3, "prompt_id": ["p"] * 3, "sample_idx": [0, 1, 2],
+    ...                   "correct": [True, False, True]})
+    >>> to_counts(validate_sample_table(s)).select("samples", "correct_samples").row(0)
+    (3, 2)
+    """
+    labeled = samples.filter(pl.col("correct").is_not_null())
+    if labeled.height == 0:
+        raise SchemaError("SampleTable", ["column \"correct\" must have labeled rows to count, got only nulls. "
+                                          "Grade the samples first."])
+    counts = (labeled.group_by(["config", "model", "dataset", "prompt_id"])
+              .agg(pl.len().cast(pl.Int64).alias("samples"),
+                   pl.col("correct").cast(pl.Int64).sum().alias("correct_samples")))
+    return validate_count_table(counts)
+
+
+def write_atomic(path: PathLike, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: PathLike, metadata: dict | None = None) -> Path:
+    """Write a parquet file atomically; ``metadata`` is stored as JSON under the key ``ttsplan``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = df.to_arrow()
+    if metadata is not None:
+        meta = dict(table.schema.metadata or {})
+        meta[b"ttsplan"] = json.dumps(metadata, sort_keys=True, default=str).encode()
+        table = table.replace_schema_metadata(meta)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: PathLike) -> dict:
+    """Provenance JSON stored by :func:`write_parquet_atomic` ({} when absent)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(b"ttsplan")
+    return json.loads(raw) if raw else {}
+
+
+def split_by(df: pl.DataFrame, column: str) -> Iterable[tuple[str, pl.DataFrame]]:
+    """Yield ``(value, sub-frame)`` for each value of ``column`` in sorted order."""
+    for value in df.get_column(column).unique().sort().to_list():
+        yield value, df.filter(pl.col(column) == value)
+
+
+__all__ = ["read_table", "read_samples", "read_counts", "to_counts", "write_atomic",
+           "write_parquet_atomic", "read_metadata", "split_by"]

@@ -1,0 +1,1 @@
+"""Models out of data: gain predictors, scaling laws, cost models and calibration."""

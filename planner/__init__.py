@@ -1,0 +1,1 @@
+"""Decisions: budgets, strategies, allocation, plans and adaptive runtime sessions."""
