@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import sys
@@ -120,12 +121,12 @@ def emit(rows: list[dict] | dict, fmt: str, out: Path | None = None, title: str 
                 for r in (rows if isinstance(rows, list) else [rows])]
         text = pl.DataFrame(flat, infer_schema_length=None).write_csv()
     else:
-        console = Console(record=True, width=200 if out else None, soft_wrap=False)
         if isinstance(rows, dict):
             rows = [{"key": k, "value": v} for k, v in rows.items()]
-        with console.capture():
-            console.print(rich_table(rows, title, columns))
-        text = console.export_text()
+        buffer = io.StringIO()
+        width = None if out is None and sys.stdout.isatty() else 160
+        Console(file=buffer, width=width, soft_wrap=False, color_system=None).print(rich_table(rows, title, columns))
+        text = buffer.getvalue()
     if out is not None:
         write_atomic(out, text)
         err_console.print(f"wrote {out}")

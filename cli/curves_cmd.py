@@ -1,0 +1,42 @@
+"""``ttsplan curves``: accuracy-vs-k curves (pass@k, maj@k, BoN@k) with bootstrap CIs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import Format, emit, parse_int_list, user_errors
+from features.estimators import curves
+from features.io import read_table
+
+HELP = """Exact accuracy-vs-k curves per configuration, with bootstrap-over-prompts intervals.
+
+pass = at least one of k correct (coverage), maj = plurality vote of k, bon = highest-reward of k
+(needs a reward column). Count tables give pass only. Values are expectations over all k-subsets.
+
+Example:
+
+    ttsplan curves data/default_samples.parquet --metric maj --metric pass --k 1,4,16
+"""
+
+
+@user_errors
+def curves_command(
+    files: Annotated[list[Path], typer.Argument(help="Sample or count tables (.parquet/.jsonl/.csv or shard dirs).")],
+    metric: Annotated[list[str], typer.Option("--metric", "-m", help="pass, maj or bon (repeatable).")] = ["pass", "maj", "bon"],  # noqa: B006
+    k: Annotated[str, typer.Option(help="Comma-separated k grid.")] = "1,2,4,8,16,32,64,128,256",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over prompts (0: no CI).")] = 200,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
+) -> None:
+    table, kind = read_table(files)
+    ks = parse_int_list(k, "--k")
+    result = curves(table, metrics=metric, ks=ks, n_boot=bootstrap, seed=seed, confidence=confidence, kind=kind)
+    emit(result.to_dicts(), format, out, title="accuracy vs k")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("curves", help=HELP)(curves_command)
