@@ -207,6 +207,63 @@ def _maj_signature(sizes: tuple[int, ...], quality: tuple[float, ...], n_null: i
     return np.minimum(out, 1.0)
 
 
+_BATCH_MAX_OTHERS = 5  # (6 clusters) subset-product DP holds 2**J polynomials per row
+
+
+def _maj_rows_batched(m_target: np.ndarray, others: np.ndarray, m_null: np.ndarray, n: int,
+                      ks: tuple[int, ...]) -> np.ndarray:
+    """P(target cluster wins a k-subset vote) for many rows at once (same n, same J other clusters).
+
+    The same generating polynomial as :func:`_maj_signature`, organised for vectorization: for all
+    subsets R of the J other clusters keep Prod_R(y) = (1+y)^{m_null} · Π_{i∈R} Σ_{x<t} C(m_i,x) y^x,
+    updated from t to t+1 by adding each cluster's next term (J·2^{J−1} array operations per t,
+    shared by every row). At each t the z-integrated polynomial is
+    Σ_{U⊆W} Π_{i∈U} C(m_i,t) · y^{t|U|} · Prod_{W∖U}(y) / (|U|+1), and only its coefficients at
+    y^{k−t} for the requested k are read.
+    """
+    rows, j_others = others.shape
+    ks_arr = np.asarray(ks, dtype=np.int64)
+    kmax = int(min(ks_arr.max(), n))
+    comb = _comb_table(n)
+    length = kmax + 1
+    nsub = 1 << j_others
+    full = nsub - 1
+    popcount = np.array([bin(u).count("1") for u in range(nsub)])
+    # layout (subset, degree, row): every update and read below touches contiguous row vectors
+    prod = np.repeat(comb[m_null[None, :], np.arange(length)[:, None]][None], nsub, axis=0)
+    out = np.zeros((rows, len(ks)))
+    total = comb[n, np.minimum(ks_arr, n)]
+    t_max = int(min(m_target.max(initial=0), kmax))
+    top_other = int(others.max(initial=0))
+    for t in range(1, t_max + 1):
+        c = comb[others, t] if t <= n else np.zeros_like(others, dtype=float)  # 0 where m_i < t
+        c_target = comb[m_target, t]  # 0 where m_target < t
+        coefs = [np.ones(rows)]
+        for u in range(1, nsub):
+            low = (u & -u).bit_length() - 1
+            coefs.append(coefs[u ^ (1 << low)] * c[:, low])
+        for ki, k in enumerate(ks_arr):
+            r = int(k) - t
+            if r < 0 or k > n:
+                continue
+            acc = np.zeros(rows)
+            for u in range(nsub):
+                shift = t * popcount[u]
+                if shift <= r:
+                    acc += coefs[u] * prod[full ^ u, r - shift] / (popcount[u] + 1)
+            out[:, ki] += c_target * acc / total[ki]
+        if t <= top_other and t < length:
+            hi = kmax - t + 1  # later steps read coefficients below kmax - t only
+            if hi > t:
+                for i in range(j_others):
+                    bit = 1 << i
+                    for subset in range(nsub):
+                        if subset & bit:
+                            prod[subset, t:hi] += c[None, :, i] * prod[subset ^ bit, : hi - t]
+    out[:, ks_arr > n] = np.nan
+    return out
+
+
 def _clusters(answers: Sequence[str | None], correct: Sequence) -> tuple[tuple[int, ...], tuple[float, ...], int]:
     groups: dict[str, list[float]] = {}
     n_null = 0
@@ -233,11 +290,21 @@ def _maj_chunk(args: tuple[list, tuple[int, ...]]) -> list[np.ndarray]:
     return [_maj_signature(s, q, n0, ks) for s, q, n0 in sigs]
 
 
+def _maj_batch_job(args: tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]]) -> np.ndarray:
+    return _maj_rows_batched(*args)
+
+
+_CHUNK_ROWS = 2048
+
+
 def maj_at_k(signatures: Sequence[tuple[tuple[int, ...], tuple[float, ...], int]], ks: Sequence[int],
              workers: int | None = None) -> np.ndarray:
-    """maj@k for many prompts given as cluster signatures; identical signatures are computed once.
+    """maj@k for many prompts given as cluster signatures ``(sizes, qualities, n_null)``.
 
-    ``workers`` > 1 spreads distinct signatures over processes (default: CPU count for big inputs).
+    Identical signatures are computed once. Prompts with at most 6 answer clusters go through the
+    vectorized subset-product DP (:func:`_maj_rows_batched`, one row per cluster that has any
+    correctness), the rest through the per-prompt DP (:func:`_maj_signature`). ``workers`` > 1
+    spreads chunks over processes (default: up to the CPU count for big inputs).
     Returns (prompts × len(ks)).
     """
     ks = tuple(int(k) for k in ks)
@@ -246,18 +313,41 @@ def maj_at_k(signatures: Sequence[tuple[tuple[int, ...], tuple[float, ...], int]
     for i, sig in enumerate(signatures):
         index[i] = unique.setdefault(sig, len(unique))
     distinct = list(unique)
+    values = np.zeros((len(distinct), len(ks)))
+    # rows for the batched DP, grouped by (n, number of other clusters)
+    groups: dict[tuple[int, int], list[tuple[int, int, tuple[int, ...], int, float]]] = {}
+    slow: list[int] = []
+    for s_idx, (sizes, quality, n_null) in enumerate(distinct):
+        n = sum(sizes) + n_null
+        if len(sizes) - 1 > _BATCH_MAX_OTHERS or n > _EXACT_MAX_N:
+            slow.append(s_idx)
+            continue
+        for j, q in enumerate(quality):
+            if q > 0:
+                others = sizes[:j] + sizes[j + 1:]
+                groups.setdefault((n, len(others)), []).append((s_idx, sizes[j], others, n_null, q))
+    jobs, owners = [], []
+    for (n, _), rows in sorted(groups.items()):
+        rows.sort(key=lambda r: max(r[2], default=0))  # similar ranges of t per chunk
+        for lo in range(0, len(rows), _CHUNK_ROWS):
+            chunk = rows[lo:lo + _CHUNK_ROWS]
+            jobs.append((np.array([r[1] for r in chunk]), np.array([r[2] for r in chunk], dtype=np.int64).reshape(len(chunk), -1),
+                         np.array([r[3] for r in chunk]), n, ks))
+            owners.append((np.array([r[0] for r in chunk]), np.array([r[4] for r in chunk])))
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if len(distinct) > 2000 else 1
-    if workers > 1:
-        chunks = [distinct[i::workers] for i in range(workers)]
+        workers = min(os.cpu_count() or 1, 8) if len(jobs) > 2 else 1
+    if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_maj_chunk, [(c, ks) for c in chunks]))
-        values = np.empty((len(distinct), len(ks)))
-        for w, part in enumerate(parts):
-            values[w::workers] = np.asarray(part).reshape(-1, len(ks))
+            results = list(pool.map(_maj_batch_job, jobs))
     else:
-        values = np.asarray(_maj_chunk((distinct, ks))).reshape(-1, len(ks))
-    return values[index]
+        results = [_maj_batch_job(job) for job in jobs]
+    for (s_idx, q), res in zip(owners, results):
+        np.add.at(values, s_idx, q[:, None] * res)
+    if slow:
+        values[slow] = np.asarray(_maj_chunk(([distinct[i] for i in slow], ks))).reshape(-1, len(ks))
+    too_big = [sum(s) + z for s, _, z in distinct]
+    values[np.asarray(too_big)[:, None] < np.asarray(ks)[None, :]] = np.nan
+    return np.minimum(values, 1.0)[index]
 
 
 def weighted_maj_at_k(answers: Sequence[str | None], rewards: Sequence[float], correct: Sequence,

@@ -199,3 +199,28 @@ def test_monkeys_pass_curves_monotone_and_reach_coverage(shared_data):
         assert np.all(np.diff(vals) >= 0)
         cov = coverage.filter(pl.col("config") == cfg[0])["cov"][0]
         assert vals[-1] == pytest.approx(cov, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_table_maj_paths_match_brute_force(seed):
+    """prompt_curves goes through the vectorized subset-product DP (≤ 6 clusters) and the per-prompt
+    DP (more clusters); both must equal enumeration."""
+    rng = np.random.default_rng(100 + seed)
+    rows, truth = [], {}
+    for p in range(12):
+        n = int(rng.integers(2, 11))
+        n_answers = 9 if p == 0 else int(rng.integers(1, 5))  # prompt 0: many clusters -> slow path
+        answers = [None if rng.random() < 0.1 else str(rng.integers(0, n_answers)) for _ in range(n)]
+        gold = str(rng.integers(0, 2))
+        correct = [a == gold for a in answers]
+        truth[f"p{p:02d}"] = (answers, correct)
+        rows += [{"config": "c", "prompt_id": f"p{p:02d}", "sample_idx": i, "answer": answers[i],
+                  "correct": correct[i]} for i in range(n)]
+    table = validate_sample_table(pl.DataFrame(rows))
+    per = prompt_curves(table, "maj", list(range(1, 11)))
+    for r in per.to_dicts():
+        answers, correct = truth[r["prompt_id"]]
+        if r["k"] > len(answers):
+            assert r["value"] is None
+        else:
+            assert r["value"] == pytest.approx(brute_maj(answers, correct, r["k"]), abs=1e-12)
