@@ -1,0 +1,94 @@
+"""``ttsplan calibrate``: fit the cost model's efficiencies per (GPU, engine) on measured serving rows."""
+from __future__ import annotations
+
+import warnings
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from cli.common import TableOrJson, emit, err_console, user_errors
+from cli.estimate_cmd import render_table
+
+
+class GroupBy(str, Enum):
+    engine = "engine"
+    model = "model"
+
+
+@user_errors
+def calibrate(
+    csv: Path = typer.Argument(..., help="Serving rows in the format of ../shared/data/serving/h100_silicon.csv."),
+    evaluate: Path = typer.Option(None, "--evaluate", help="Second CSV scored with the first file's calibration."),
+    out: Path = typer.Option(None, "--out", help="Write the calibration JSON here (for `estimate --calibration`)."),
+    group_by: GroupBy = typer.Option(GroupBy.engine, "--group-by", help="One fit per (GPU, engine) or per model too."),
+    no_loo: bool = typer.Option(False, "--no-loo", help="Skip leave-one-out (faster; loo_* become null)."),
+    include_moe: bool = typer.Option(False, "--include-moe",
+                                     help="Also fit MoE catalog models (per model; reported apart under 'moe')."),
+    no_correction: bool = typer.Option(False, "--no-correction",
+                                       help="Physics parameters only, no log-linear residual correction."),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
+) -> None:
+    """Calibrate compute/memory efficiency, per-step and all-reduce time on measured TTFT/TPOT.
+
+    Dense models in aggregated mode are used; disaggregated and unknown-model rows are skipped (counted
+    in "skipped"); MoE rows too unless --include-moe (then fitted per model and reported apart). MAPEs
+    are in percent, row-weighted over the dense groups; naive_* is the uncalibrated peak roofline.
+
+    Example:
+
+        ttsplan calibrate ../shared/data/serving/h100_silicon.csv --out calib.json --format json
+        ttsplan estimate --model Qwen3-32B --gpu H100 --tp 2 --n 8 --prompt-tokens 1024 \\
+            --output-tokens 512 --calibration calib.json
+    """
+    from fitting.calibration import Calibrator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cal = Calibrator(loo=not no_loo, correction=not no_correction, group_by=group_by.value,
+                         include_moe=include_moe).fit(csv)
+        test = cal.evaluate(evaluate) if evaluate is not None else None
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            err_console.print(f"[yellow]warning:[/] {w.message}", markup=True, highlight=False)
+    overall = cal.overall()
+    report = {
+        "loo_mape_ttft": overall.get("loo_mape_ttft"), "loo_mape_tpot": overall.get("loo_mape_tpot"),
+        "naive_mape_ttft": overall["naive_mape_ttft"], "naive_mape_tpot": overall["naive_mape_tpot"],
+        "physics_loo_mape_ttft": overall.get("physics_loo_mape_ttft"),
+        "physics_loo_mape_tpot": overall.get("physics_loo_mape_tpot"),
+        "fit_mape_ttft": overall["fit_mape_ttft"], "fit_mape_tpot": overall["fit_mape_tpot"],
+        "rows": int(sum(m["rows"] for m in cal.metrics_ if not m["moe"])),
+        "moe": cal.overall(moe=True) | {"rows": int(sum(m["rows"] for m in cal.metrics_ if m["moe"]))},
+        "groups": cal.metrics_,
+        "params": [{"gpu": e["gpu"], "engine": e["engine"], **({"model": e["model"]} if "model" in e else {}),
+                    "estimates": e["params"], "ci95": e["intervals"]} for e in cal.to_dict()["entries"]],
+        "skipped": cal.skipped_,
+    }
+    if test is not None:
+        report.update(test_rows=test["rows"], test_mape_ttft=test["test_mape_ttft"],
+                      test_mape_tpot=test["test_mape_tpot"], test_naive_mape_ttft=test["test_naive_mape_ttft"],
+                      test_naive_mape_tpot=test["test_naive_mape_tpot"])
+    if out is not None:
+        cal.save(out)
+        err_console.print(f"wrote {out}")
+    if fmt.value == "json":
+        emit(report, "json")
+        return
+    rows = []
+    for m, e in zip(cal.metrics_, report["params"]):
+        est = e["estimates"]
+        rows.append({"gpu": m["gpu"], "engine": m["engine"], "model": m.get("model", "(all dense)"),
+                     "rows": m["rows"], "loo_mape_ttft": m.get("loo_mape_ttft"), "naive_mape_ttft": m["naive_mape_ttft"],
+                     "loo_mape_tpot": m.get("loo_mape_tpot"), "naive_mape_tpot": m["naive_mape_tpot"],
+                     "e_c": est["e_c"], "e_m": est["e_m"], "t_fixed_ms": est["t_fixed_s"] * 1e3,
+                     "t_allreduce_us": est["t_allreduce_s"] * 1e6})
+    render_table(rows, f"calibration on {report['rows']} rows (MAPE %, naive = uncalibrated roofline)")
+    if test is not None:
+        render_table([{"file": str(evaluate), "rows": test["rows"], "test_mape_ttft": test["test_mape_ttft"],
+                       "naive_mape_ttft": test["test_naive_mape_ttft"], "test_mape_tpot": test["test_mape_tpot"],
+                       "naive_mape_tpot": test["test_naive_mape_tpot"]}], "held-out evaluation")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate)
