@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from cli.common import TableOrJson, emit, err_console, user_errors
-from cli.estimate_cmd import render_table
 
 
 class GroupBy(str, Enum):
@@ -83,11 +82,11 @@ def calibrate(
                      "loo_mape_tpot": m.get("loo_mape_tpot"), "naive_mape_tpot": m["naive_mape_tpot"],
                      "e_c": est["e_c"], "e_m": est["e_m"], "t_fixed_ms": est["t_fixed_s"] * 1e3,
                      "t_allreduce_us": est["t_allreduce_s"] * 1e6})
-    render_table(rows, f"calibration on {report['rows']} rows (MAPE %, naive = uncalibrated roofline)")
+    emit(rows, "table", title=f"calibration on {report['rows']} rows (MAPE %, naive = uncalibrated roofline)")
     if test is not None:
-        render_table([{"file": str(evaluate), "rows": test["rows"], "test_mape_ttft": test["test_mape_ttft"],
+        emit([{"file": str(evaluate), "rows": test["rows"], "test_mape_ttft": test["test_mape_ttft"],
                        "naive_mape_ttft": test["test_naive_mape_ttft"], "test_mape_tpot": test["test_mape_tpot"],
-                       "naive_mape_tpot": test["test_naive_mape_tpot"]}], "held-out evaluation")
+                       "naive_mape_tpot": test["test_naive_mape_tpot"]}], "table", title="held-out evaluation")
 
 
 def register(app: typer.Typer) -> None:

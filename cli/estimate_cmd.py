@@ -2,13 +2,12 @@
 KV-cache memory, seconds and dollars."""
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, parse_int_list, rich_table, user_errors
+from cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
 from features.errors import TtsplanError
 
 
@@ -20,16 +19,6 @@ class LengthDist(str, Enum):
 
 KEYS = ("n", "params", "tokens", "generated_tokens", "verifier_tokens", "flops", "bytes", "eflops",
         "kv_cache_bytes", "max_concurrency", "waves", "prefill_s", "decode_s", "verify_s", "latency_s", "cost_usd")
-
-
-def render_table(rows: list[dict], title: str) -> None:
-    """Print a rich table to stdout (``cli.common.emit`` prints nothing for tables under rich 15)."""
-    from rich.console import Console
-
-    console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
-    with console.capture() as cap:
-        console.print(rich_table(rows, title))
-    sys.stdout.write(cap.get())
 
 
 @user_errors
@@ -92,9 +81,9 @@ def estimate(
         emit(rows[0] if len(rows) == 1 else rows, "json")
         return
     cols = ["n", "tokens", "flops", "bytes", "eflops", "kv_cache_bytes", "latency_s", "cost_usd"]
-    render_table([{c: r[c] for c in cols} for r in rows],
-                 f"{cm.model.name} ({cm.model.params:,} params) on {tp}× {cm.gpu.name}, {strategy}, "
-                 f"{prompt_tokens:g}+{output_tokens:g} tokens, {batch_prompts} prompt(s)/batch")
+    emit([{c: r[c] for c in cols} for r in rows], "table",
+         title=f"{cm.model.name} ({cm.model.params:,} params) on {tp}× {cm.gpu.name}, {strategy}, "
+               f"{prompt_tokens:g}+{output_tokens:g} tokens, {batch_prompts} prompt(s)/batch")
     if calibration is None:
         err_console.print("note: uncalibrated roofline (peak efficiency); pass --calibration calib.json for "
                           "measured efficiencies.")
