@@ -124,7 +124,7 @@ def emit(rows: list[dict] | dict, fmt: str, out: Path | None = None, title: str 
         if isinstance(rows, dict):
             rows = [{"key": k, "value": v} for k, v in rows.items()]
         buffer = io.StringIO()
-        width = None if out is None and sys.stdout.isatty() else 160
+        width = None if out is None and sys.stdout.isatty() else 240
         Console(file=buffer, width=width, soft_wrap=False, color_system=None).print(rich_table(rows, title, columns))
         text = buffer.getvalue()
     if out is not None:
