@@ -145,6 +145,25 @@ def _check_values(df: pl.DataFrame, key: tuple[str, ...], required: tuple[str, .
                             f"({_examples(ex)}). Drop the duplicates or renumber.")
 
 
+def split_configs_by_dataset(table: pl.DataFrame) -> pl.DataFrame:
+    """Rename ``config`` to ``"config [dataset]"`` for config names that span several datasets.
+
+    A configuration is a (config, dataset) pair: the shared self-consistency tables use one config
+    name for AddSub and AQuA, and curves, features and fits must not pool them. Validation applies
+    this, so every table that entered through a validator is already split.
+    """
+    if "dataset" not in table.columns or table["dataset"].null_count() == table.height:
+        return table
+    multi = (table.select("config", "dataset").unique().group_by("config").len()
+             .filter(pl.col("len") > 1)["config"].to_list())
+    if not multi:
+        return table
+    return table.with_columns(
+        pl.when(pl.col("config").is_in(multi) & pl.col("dataset").is_not_null())
+        .then(pl.concat_str([pl.col("config"), pl.lit(" ["), pl.col("dataset"), pl.lit("]")]))
+        .otherwise(pl.col("config")).alias("config"))
+
+
 def validate_sample_table(df: pl.DataFrame, name: str = "SampleTable") -> pl.DataFrame:
     """Check a SampleTable, add absent optional columns as nulls, cast and sort it.
 
@@ -173,7 +192,7 @@ def validate_sample_table(df: pl.DataFrame, name: str = "SampleTable") -> pl.Dat
     for c, dtype in SAMPLE_SCHEMA.items():
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(c))
-    return df.select(list(SAMPLE_SCHEMA)).sort(list(SAMPLE_KEY))
+    return split_configs_by_dataset(df.select(list(SAMPLE_SCHEMA))).sort(list(SAMPLE_KEY))
 
 
 def validate_count_table(df: pl.DataFrame, name: str = "CountTable") -> pl.DataFrame:
@@ -203,7 +222,7 @@ def validate_count_table(df: pl.DataFrame, name: str = "CountTable") -> pl.DataF
     for c, dtype in COUNT_SCHEMA.items():
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(c))
-    return df.select(list(COUNT_SCHEMA)).sort(list(COUNT_KEY))
+    return split_configs_by_dataset(df.select(list(COUNT_SCHEMA))).sort(list(COUNT_KEY))
 
 
 def has_values(df: pl.DataFrame, column: str) -> bool:
@@ -214,4 +233,5 @@ def has_values(df: pl.DataFrame, column: str) -> bool:
 __all__ = [
     "SAMPLE_SCHEMA", "COUNT_SCHEMA", "SAMPLE_REQUIRED", "COUNT_REQUIRED",
     "validate_sample_table", "validate_count_table", "is_count_table", "has_values",
+    "split_configs_by_dataset",
 ]

@@ -99,3 +99,11 @@ def test_atomic_parquet_with_metadata(tmp_path):
     write_parquet_atomic(pl.DataFrame(good_rows()), path, metadata={"seed": 3})
     assert read_metadata(path) == {"seed": 3}
     assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]
+
+
+def test_config_names_shared_across_datasets_are_split():
+    rows = [{**r, "dataset": ds, "prompt_id": f"{ds}-{r['prompt_id']}"} for ds in ("addsub", "aqua") for r in good_rows(1, 2)]
+    out = validate_sample_table(pl.DataFrame(rows))
+    assert sorted(out["config"].unique().to_list()) == ["m/T0.7 [addsub]", "m/T0.7 [aqua]"]
+    single = validate_sample_table(pl.DataFrame(good_rows(1, 2)))
+    assert single["config"].unique().to_list() == ["m/T0.7"]

@@ -1,0 +1,622 @@
+"""Gain predictor: from one validation pass, predict how much a configuration gains from N samples.
+
+gain = metric@N − pass@1 for metric ∈ {bon, maj, pass} (DESIGN §5–6). :class:`GainPredictor` is a
+scikit-learn-style ridge regression on standardized config-level features
+(:func:`features.stats.config_features`). Evaluation helpers:
+
+- :func:`cross_validate` — leave-one-config-out (``groups=None``) or leave-one-group-out (e.g. model):
+  Spearman ρ, Kendall τ, MAE with bootstrap-over-configs intervals → :class:`ValidationResult`.
+- :func:`stability` — bootstrap-Lasso selection frequency of every candidate feature.
+- :func:`compare_feature_sets` — core three + entropy vs all vs accuracy alone (LOCO each).
+- :func:`concentration` — LOCO ρ as the validation pass shrinks (fewer prompts, smaller k).
+- :func:`gain_dataset` — config features + targets from a SampleTable / CountTable.
+
+Feature sources: sample tables support every feature their columns carry (answer-based ones need
+``answer``; length ones ``output_tokens``; reward ones ``reward``; logprob/token entropy need those
+columns); count tables support only ``accuracy`` and ``never_correct_fraction``.
+
+>>> import numpy as np, polars as pl
+>>> rng = np.random.default_rng(0); X = pl.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+>>> y = 0.3 * X["a"].to_numpy() - 0.1 * X["b"].to_numpy()
+>>> m = GainPredictor(alpha=1e-6).fit(X, y); np.round(m.raw_coef_, 3).tolist()
+[0.3, -0.1]
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import stats as sstats
+from sklearn.exceptions import NotFittedError
+
+from features.errors import TtsplanError, did_you_mean
+
+#: DESIGN §5: the core three plus the entropy add-on. The add-on is the mean token entropy where the
+#: data has it, else the answer entropy (no shared source records token entropies); see core_set().
+CORE_FEATURES = ("agreement_spread", "first_correct_position", "length_variance")
+CORE_PLUS_ENTROPY = CORE_FEATURES + ("answer_entropy",)
+#: what a count table supports (first-correct position there is the expected (n+1)/(c+1)).
+COUNT_FEATURES = ("accuracy", "first_correct_position", "never_correct_fraction")
+TARGETS = ("bon", "maj", "pass")
+
+
+class GainDataWarning(UserWarning):
+    """Configurations or features were dropped from a gain fit; the message names them."""
+
+
+def all_features() -> tuple[str, ...]:
+    """The candidate feature set (``features.stats.FEATURES``)."""
+    from features.stats import FEATURES
+
+    return tuple(FEATURES)
+
+
+def core_set(data: pl.DataFrame) -> tuple[str, ...]:
+    """Core three + entropy add-on: ``token_entropy`` when every config has it, else ``answer_entropy``."""
+    has_token = "token_entropy" in data.columns and data["token_entropy"].null_count() == 0
+    return CORE_FEATURES + ("token_entropy" if has_token else "answer_entropy",)
+
+
+def resolve_features(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """``"core"`` → core three + entropy, ``"all"`` → every candidate, ``"accuracy"``, ``"counts"``, or a
+    comma-separated list / sequence of names."""
+    if isinstance(spec, str):
+        if spec == "core":
+            return CORE_PLUS_ENTROPY
+        if spec == "core3":
+            return CORE_FEATURES
+        if spec == "all":
+            return all_features()
+        if spec == "counts":
+            return COUNT_FEATURES
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+    else:
+        names = list(spec)
+    known = all_features()
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        hint = did_you_mean(bad[0], known) if bad else ""
+        raise TtsplanError(f"features must be core, all, counts or names from {', '.join(known)}, got "
+                           f"{', '.join(bad) or repr(spec)}.{hint}")
+    return tuple(dict.fromkeys(names))
+
+
+def _feature_list(spec: str | Sequence[str]) -> list[str]:
+    """A string spec is resolved (and checked) by :func:`resolve_features`; an explicit sequence is
+    taken as column names (any names: checked against X when used)."""
+    return list(resolve_features(spec)) if isinstance(spec, str) else list(dict.fromkeys(spec))
+
+
+# -------------------------------------------------------------------------------------- estimator
+def _as_matrix(X: object, names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    if isinstance(X, pl.DataFrame):
+        cols = list(names) if names is not None else X.columns
+        missing = [c for c in cols if c not in X.columns]
+        if missing:
+            raise TtsplanError(f"X must have the columns the model was fitted on, got none named "
+                               f"{', '.join(missing)}.{did_you_mean(missing[0], X.columns)}")
+        return X.select(cols).cast(pl.Float64).to_numpy(), cols
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas
+        cols = [str(c) for c in X.columns]  # type: ignore[attr-defined]
+        arr = X.to_numpy(dtype=float)  # type: ignore[attr-defined]
+        if names is not None:
+            arr = arr[:, [cols.index(n) for n in names]]
+            cols = list(names)
+        return arr, cols
+    arr = np.asarray(X, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    return arr, list(names) if names is not None else [f"x{i}" for i in range(arr.shape[1])]
+
+
+class GainPredictor:
+    """Ridge regression on standardized config features → gain (sklearn-style).
+
+    Parameters
+    ----------
+    alpha : ridge penalty on the standardized coefficients (≥ 0).
+    features : ``None`` (use every column of X), ``"core"``, ``"all"``, ``"counts"`` or a list; when a
+        polars frame is passed, only these columns are used.
+
+    Learned: ``coef_`` (per standardized feature), ``raw_coef_`` (per original unit), ``intercept_``,
+    ``mean_``, ``scale_``, ``feature_names_in_``, ``n_features_in_``.
+    """
+
+    def __init__(self, alpha: float = 1.0, features: str | Sequence[str] | None = None):
+        self.alpha = alpha
+        self.features = features
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"alpha": self.alpha, "features": self.features}
+
+    def set_params(self, **params: object) -> GainPredictor:
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def _names(self, X: object) -> list[str] | None:
+        if self.features is None:
+            return None
+        return _feature_list(self.features)
+
+    def fit(self, X: object, y: Sequence[float]) -> GainPredictor:
+        problems = []
+        try:
+            alpha = float(self.alpha)
+            if not np.isfinite(alpha) or alpha < 0:
+                problems.append(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        except (TypeError, ValueError):
+            problems.append(f"alpha must be a number >= 0, got {self.alpha!r}")
+            alpha = 0.0
+        x, names = _as_matrix(X, self._names(X))
+        yy = np.asarray(y, dtype=float).ravel()
+        if x.shape[0] != yy.size:
+            problems.append(f"X and y must have the same number of rows, got {x.shape[0]} and {yy.size}")
+        if x.shape[0] < 3:
+            problems.append(f"X must have at least 3 configurations to fit a gain model, got {x.shape[0]}")
+        bad_cols = [n for j, n in enumerate(names) if not np.isfinite(x[:, j]).all()] if x.size else []
+        if bad_cols:
+            problems.append(f"features must be finite for every configuration, got null/NaN in {', '.join(bad_cols)} "
+                            "(count tables support only accuracy and never_correct_fraction)")
+        if yy.size and not np.isfinite(yy).all():
+            problems.append("y (the gain) must be finite, got NaN/inf")
+        if problems:
+            raise TtsplanError("GainPredictor.fit: " + "; ".join(problems) + ".")
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        const = [n for n, s in zip(names, scale) if s < 1e-12]
+        if const:
+            warnings.warn(f"features {', '.join(const)} are constant across the configurations; their coefficient "
+                          "is 0.", GainDataWarning, stacklevel=2)
+        scale = np.where(scale < 1e-12, 1.0, scale)
+        z = (x - mean) / scale
+        zc = z - z.mean(axis=0)
+        yc = yy - yy.mean()
+        coef = np.linalg.solve(zc.T @ zc + alpha * np.eye(z.shape[1]), zc.T @ yc)
+        coef[[n in const for n in names]] = 0.0
+        self.coef_ = coef
+        self.intercept_ = float(yy.mean() - z.mean(axis=0) @ coef)
+        self.mean_, self.scale_ = mean, scale
+        self.raw_coef_ = coef / scale
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.train_residual_sd_ = float(np.std(yy - (z @ coef + self.intercept_)))
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("This GainPredictor is not fitted yet. Call .fit(X, y) with config features and "
+                                 "gains first (see fitting.gain.gain_dataset).")
+
+    def predict(self, X: object) -> np.ndarray:
+        self._check_fitted()
+        x, _ = _as_matrix(X, list(self.feature_names_in_) if isinstance(X, pl.DataFrame) else None)
+        if x.shape[1] != self.n_features_in_:
+            raise TtsplanError(f"X must have {self.n_features_in_} features, got {x.shape[1]}.")
+        if not np.isfinite(x).all():
+            raise TtsplanError("X must be finite, got null/NaN feature values.")
+        return ((x - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+
+    def summary(self) -> pl.DataFrame:
+        """Coefficients (standardized and raw) with bootstrap-free placeholders for intervals."""
+        self._check_fitted()
+        rows = [{"term": "intercept", "estimate": self.intercept_, "raw_estimate": self.intercept_,
+                 "ci_low": None, "ci_high": None}]
+        rows += [{"term": n, "estimate": float(c), "raw_estimate": float(r), "ci_low": None, "ci_high": None}
+                 for n, c, r in zip(self.feature_names_in_, self.coef_, self.raw_coef_)]
+        return pl.DataFrame(rows, schema={"term": pl.String, "estimate": pl.Float64, "raw_estimate": pl.Float64,
+                                          "ci_low": pl.Float64, "ci_high": pl.Float64})
+
+    def print_summary(self) -> None:
+        print(self.summary())
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def _rank_scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    if np.ptp(y) == 0 or np.ptp(p) == 0:
+        rho = tau = 0.0
+    else:
+        rho = float(sstats.spearmanr(y, p).statistic)
+        tau = float(sstats.kendalltau(y, p).statistic)
+    return rho, tau, float(np.mean(np.abs(y - p)))
+
+
+def _bootstrap_scores(y: np.ndarray, p: np.ndarray, n_boot: int, seed: int,
+                      confidence: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of ρ, τ and MAE over configurations resampled with replacement
+    (ρ and MAE vectorized over replicates; τ per replicate)."""
+    if n_boot <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, y.size, (n_boot, y.size))
+    yb, pb = y[idx], p[idx]
+    ry = sstats.rankdata(yb, axis=1)
+    rp = sstats.rankdata(pb, axis=1)
+    ry -= ry.mean(axis=1, keepdims=True)
+    rp -= rp.mean(axis=1, keepdims=True)
+    den = np.sqrt((ry * ry).sum(axis=1) * (rp * rp).sum(axis=1))
+    rho = np.where(den > 0, (ry * rp).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+    tau = np.array([sstats.kendalltau(a, b).statistic if np.ptp(a) and np.ptp(b) else 0.0 for a, b in zip(yb, pb)])
+    mae = np.abs(yb - pb).mean(axis=1)
+    a = (1 - confidence) / 2
+    return {name: tuple(float(v) for v in np.quantile(arr, [a, 1 - a]))  # type: ignore[misc]
+            for name, arr in (("spearman", rho), ("kendall", np.nan_to_num(tau)), ("mae", mae))}
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Out-of-group predictions and their scores; ``summary()`` gives estimates with intervals."""
+
+    scheme: str
+    predictions: pl.DataFrame  # config, group, actual, predicted
+    spearman: float
+    kendall: float
+    mae: float
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: float = 0.95
+
+    def summary(self) -> pl.DataFrame:
+        rows = [{"scheme": self.scheme, "metric": m, "estimate": v, "ci_low": self.intervals.get(m, (None, None))[0],
+                 "ci_high": self.intervals.get(m, (None, None))[1], "n_configs": self.predictions.height}
+                for m, v in (("spearman", self.spearman), ("kendall", self.kendall), ("mae", self.mae))]
+        return pl.DataFrame(rows, schema={"scheme": pl.String, "metric": pl.String, "estimate": pl.Float64,
+                                          "ci_low": pl.Float64, "ci_high": pl.Float64, "n_configs": pl.Int64})
+
+    def print_summary(self) -> None:
+        print(self.summary())
+
+
+def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], groups: Sequence[str] | None = None,
+                   alpha: float = 1.0, features: str | Sequence[str] | None = None, n_boot: int = 1000,
+                   seed: int = 0, confidence: float = 0.95) -> ValidationResult:
+    """Leave-one-group-out predictions (LOCO when ``groups`` is None) scored by ρ, τ, MAE.
+
+    Intervals: percentile bootstrap over configurations of the (actual, predicted) pairs.
+    """
+    yy = np.asarray(y, dtype=float)
+    cfg = np.asarray(list(configs), dtype=object)
+    grp = cfg if groups is None else np.asarray(list(groups), dtype=object)
+    uniq = sorted(set(grp.tolist()))
+    if len(uniq) < 3:
+        raise TtsplanError(f"cross-validation needs at least 3 {'configurations' if groups is None else 'groups'}, "
+                           f"got {len(uniq)}. Add more configurations (one config cannot be ranked).")
+    x, names = _as_matrix(X, _feature_list(features) if features is not None else None)
+    pred = np.empty_like(yy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        GainPredictor(alpha=alpha).fit(pl.DataFrame(x, schema=names, orient="row"), yy)  # validate, naming features
+        for g in uniq:
+            test = grp == g
+            if (~test).sum() < 3:
+                raise TtsplanError(f"holding out group {g!r} leaves {(~test).sum()} configuration(s) to train on; "
+                                   "need at least 3.")
+            m = GainPredictor(alpha=alpha).fit(x[~test], yy[~test])
+            pred[test] = m.predict(x[test])
+    rho, tau, mae = _rank_scores(yy, pred)
+    intervals = _bootstrap_scores(yy, pred, n_boot, seed, confidence)
+    frame = pl.DataFrame({"config": cfg.tolist(), "group": grp.tolist(), "actual": yy, "predicted": pred})
+    return ValidationResult("loco" if groups is None else "leave_one_group_out", frame, rho, tau, mae, intervals,
+                            confidence)
+
+
+def stability(X: pl.DataFrame, y: Sequence[float], features: str | Sequence[str] | None = None,
+              n_boot: int = 200, lasso_alpha: float | None = None, seed: int = 0) -> pl.DataFrame:
+    """Bootstrap-Lasso: fraction of resamples in which each (standardized) feature gets a non-zero
+    coefficient. ``lasso_alpha`` None → chosen once on the full data by LassoCV (≤ 10 folds) with the
+    one-standard-error rule.
+
+    Columns ``feature, selection_frequency, mean_coef, sign_consistency``, sorted by frequency.
+    """
+    from sklearn.linear_model import Lasso, LassoCV
+
+    names = _feature_list(features) if features is not None else X.columns
+    x, names = _as_matrix(X, names)
+    yy = np.asarray(y, dtype=float)
+    if x.shape[0] < 4:
+        raise TtsplanError(f"stability needs at least 4 configurations, got {x.shape[0]}.")
+    keep = np.isfinite(x).all(axis=0) & (x.std(axis=0) > 1e-12)
+    dropped = [n for n, k in zip(names, keep) if not k]
+    x, names = x[:, keep], [n for n, k in zip(names, keep) if k]
+    if not names:
+        raise TtsplanError(f"stability needs at least one finite, varying feature, got none (dropped {', '.join(dropped)}).")
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    if lasso_alpha is None:  # one-standard-error rule on the LassoCV path (sparser than the CV minimum)
+        cv = min(x.shape[0], 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            path = LassoCV(cv=cv, alphas=30, max_iter=5000).fit(z, yy)
+        mse = path.mse_path_.mean(axis=1)
+        se = path.mse_path_.std(axis=1) / np.sqrt(path.mse_path_.shape[1])
+        best = int(np.argmin(mse))
+        lasso_alpha = float(path.alphas_[mse <= mse[best] + se[best]].max())
+    rng = np.random.default_rng(seed)
+    sel = np.zeros(len(names))
+    coefs = np.zeros((n_boot, len(names)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in range(n_boot):
+            idx = rng.integers(0, len(yy), len(yy))
+            zb = z[idx]
+            sd = zb.std(axis=0)
+            zb = (zb - zb.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+            c = Lasso(alpha=lasso_alpha, max_iter=5000).fit(zb, yy[idx]).coef_
+            coefs[b] = c
+            sel += np.abs(c) > 1e-10
+    mean_sign = np.sign(coefs).mean(axis=0)
+    rows = [{"feature": n, "selection_frequency": float(s / n_boot), "mean_coef": float(coefs[:, j].mean()),
+             "sign_consistency": float(abs(mean_sign[j]))} for j, (n, s) in enumerate(zip(names, sel))]
+    rows += [{"feature": n, "selection_frequency": 0.0, "mean_coef": 0.0, "sign_consistency": 0.0} for n in dropped]
+    out = pl.DataFrame(rows, schema={"feature": pl.String, "selection_frequency": pl.Float64,
+                                     "mean_coef": pl.Float64, "sign_consistency": pl.Float64})
+    return out.sort(["selection_frequency", "feature"], descending=[True, False])
+
+
+def compare_feature_sets(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str],
+                         sets: dict[str, Sequence[str]] | None = None, alpha: float = 1.0, n_boot: int = 1000,
+                         seed: int = 0) -> pl.DataFrame:
+    """LOCO scores per feature subset (default: core3+entropy, all available, accuracy alone).
+
+    Features with nulls (unsupported by a source) are left out of a set with a warning.
+    """
+    if sets is None:
+        avail = [c for c in all_features() if c in X.columns]
+        sets = {"core+entropy": core_set(X), "all": avail, "accuracy": ("accuracy",)}
+    rows = []
+    for name, cols in sets.items():
+        usable = [c for c in cols if c in X.columns and X[c].null_count() == 0 and X[c].is_nan().sum() == 0]
+        if len(usable) < len(list(cols)):
+            miss = [c for c in cols if c not in usable]
+            warnings.warn(f"feature set {name!r}: left out {', '.join(miss)} (null for some configurations).",
+                          GainDataWarning, stacklevel=2)
+        if not usable:
+            continue
+        res = cross_validate(X, y, configs, alpha=alpha, features=usable, n_boot=n_boot, seed=seed)
+        lo, hi = res.intervals.get("spearman", (None, None))
+        rows.append({"feature_set": name, "features": ",".join(usable), "n_features": len(usable),
+                     "loco_spearman": res.spearman, "ci_low": lo, "ci_high": hi, "loco_kendall": res.kendall,
+                     "loco_mae": res.mae})
+    return pl.DataFrame(rows, schema={"feature_set": pl.String, "features": pl.String, "n_features": pl.Int64,
+                                      "loco_spearman": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+                                      "loco_kendall": pl.Float64, "loco_mae": pl.Float64})
+
+
+# ------------------------------------------------------------------------------------ data
+def _first_k(table: pl.DataFrame, k: int, seed: int, random_subset: bool = False) -> pl.DataFrame:
+    """The first k samples per prompt (a seeded random k-subset when ``random_subset``; counts are
+    always subsampled hypergeometrically)."""
+    if random_subset and "correct_samples" not in table.columns:
+        from fitting.scaling import subsample_samples
+
+        return subsample_samples(table, k, seed)
+    if "correct_samples" in table.columns:
+        from fitting.scaling import subsample_counts
+
+        small = table.filter(pl.col("samples") >= k)
+        _, c = subsample_counts(small["samples"].to_numpy(), small["correct_samples"].to_numpy(), k, seed)
+        return small.with_columns(pl.lit(k, dtype=pl.Int64).alias("samples"), pl.Series("correct_samples", c))
+    return table.filter(pl.col("sample_idx") < k)
+
+
+def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str | None = None,
+                 n_prompts: int | None = None, seed: int = 0, random_subset: bool = False,
+                 targets: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Config features and gain targets: ``config, model, dataset, n_prompts, k, <FEATURES>, pass1,
+    value_at_n, gain`` (gain = target@n − pass@1, both from all samples).
+
+    Features come from the first ``k_features`` samples per prompt (None → n, so every configuration's
+    features come from the same validation budget — first-correct position is censored at k + 1 and
+    would otherwise track each source's k; ``"all"`` → every sample; counts are subsampled
+    hypergeometrically; ``random_subset`` takes a seeded random k-subset instead of the first k),
+    optionally from ``n_prompts`` random prompts per config. ``targets`` (columns ``config, value_at_n,
+    pass1, gain`` from an earlier call) skips recomputing the targets. Configurations with fewer than ``n`` samples for some prompt are skipped with a warning naming them.
+    A configuration is a (config, dataset) pair: shared names are split into ``"config [dataset]"``.
+    """
+    from features.estimators import prompt_curves
+    from features.stats import config_features
+
+    if target not in TARGETS:
+        raise TtsplanError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.{did_you_mean(target, TARGETS)}")
+    if int(n) < 2:
+        raise TtsplanError(f"n must be >= 2 (the gain at n = 1 is 0 by definition), got {n}.")
+    from fitting.success import split_configs_by_dataset
+
+    table = split_configs_by_dataset(table)
+    kind = "counts" if "correct_samples" in table.columns else "samples"
+    if kind == "counts" and target != "pass":
+        raise TtsplanError(f"target {target!r} needs per-sample answers/rewards, got a count table. Use --target pass.")
+    if kind == "samples":
+        from features.schema import has_values
+
+        need = {"maj": "answer", "bon": "reward"}.get(target)
+        if need and not has_values(table, need):
+            raise TtsplanError(f"target {target!r} needs column {need!r} with values, got none. "
+                               f"Use --target pass{' or maj' if target == 'bon' else ''}.")
+        table = table.filter(pl.col("correct").is_not_null())
+        sizes = table.group_by(["config", "prompt_id"]).len().rename({"len": "k"})
+    else:
+        sizes = table.select("config", "prompt_id", pl.col("samples").alias("k"))
+    per_cfg = sizes.group_by("config").agg(pl.col("k").min().alias("kmin")).sort("config")
+    short = per_cfg.filter(pl.col("kmin") < n)
+    if short.height:
+        names = ", ".join(f"{r['config']} (min {r['kmin']} samples)" for r in short.iter_rows(named=True))
+        warnings.warn(f"skipped {short.height} configuration(s) with fewer than n={n} samples per prompt: {names}.",
+                      GainDataWarning, stacklevel=2)
+        table = table.filter(~pl.col("config").is_in(short["config"].to_list()))
+    if table.height == 0:
+        raise TtsplanError(f"no configuration has at least n={n} samples for every prompt. Lower --n.")
+    if targets is None:
+        curves = prompt_curves(table, target, [1, int(n)])
+        p1 = prompt_curves(table, "pass", [1]) if target != "pass" else curves.filter(pl.col("k") == 1)
+        tgt = (curves.filter(pl.col("k") == int(n)).group_by("config")
+               .agg(pl.col("value").mean().alias("value_at_n"))
+               .join(p1.group_by("config").agg(pl.col("value").mean().alias("pass1")), on="config")
+               .with_columns((pl.col("value_at_n") - pl.col("pass1")).alias("gain")))
+    else:
+        tgt = targets.select("config", "value_at_n", "pass1", "gain")
+    feat_table = table
+    if n_prompts is not None:
+        rng = np.random.default_rng(seed)
+        keys = table.select("config", "prompt_id").unique().sort(["config", "prompt_id"])
+        keys = keys.with_columns(pl.Series("_u", rng.random(keys.height)))
+        keys = keys.filter(pl.col("_u").rank("ordinal").over("config") <= n_prompts).drop("_u")
+        feat_table = feat_table.join(keys, on=["config", "prompt_id"], how="semi")
+    if k_features is None:
+        k_features = int(n)
+    if k_features != "all":
+        try:
+            k_features = int(k_features)
+        except (TypeError, ValueError):
+            raise TtsplanError(f"k_features must be a positive integer or 'all', got {k_features!r}.") from None
+        if k_features < 1:
+            raise TtsplanError(f"k_features must be >= 1, got {k_features}.")
+        feat_table = _first_k(feat_table, k_features, seed, random_subset)
+    feats = config_features(feat_table)
+    out = feats.join(tgt, on="config", how="inner").sort("config")
+    if out["gain"].null_count():
+        raise TtsplanError(f"the {target}@{n} gain is unavailable for "
+                           f"{', '.join(out.filter(pl.col('gain').is_null())['config'].to_list())}.")
+    return out
+
+
+def concentration(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
+                  prompt_counts: Sequence[int | None] = (25, 50, 100, None), ks: Sequence[int | str] = (2, 4, 8, "all"),
+                  reps: int = 3, alpha: float = 1.0, seed: int = 0) -> pl.DataFrame:
+    """LOCO ρ as the validation pass shrinks: features from ``n_prompts`` prompts × ``k`` samples
+    (subsampled ``reps`` times; None / "all" = every prompt / sample), target always from all data.
+
+    Columns ``n_prompts, k, loco_spearman_mean, loco_spearman_sd, reps``.
+    """
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        full = gain_dataset(table, target, n, k_features="all")
+    for npr in prompt_counts:
+        for k in ks:
+            vals = []
+            for r in range(reps if (npr is not None or k != "all") else 1):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", GainDataWarning)
+                    data = gain_dataset(table, target, n, k_features=k, n_prompts=npr, seed=seed + r,
+                                        random_subset=True, targets=full)
+                    wanted = core_set(data) if features == "core" else resolve_features(features)
+                    cols = [c for c in wanted if data[c].null_count() == 0]
+                    if not cols or data.height < 4:
+                        continue
+                    res = cross_validate(data, data["gain"].to_numpy(), data["config"].to_list(), alpha=alpha,
+                                         features=cols, n_boot=0)
+                vals.append(res.spearman)
+            if vals:
+                rows.append({"n_prompts": npr, "k": None if k == "all" else k, "loco_spearman_mean": float(np.mean(vals)),
+                             "loco_spearman_sd": float(np.std(vals)), "reps": len(vals)})
+    return pl.DataFrame(rows, schema={"n_prompts": pl.Int64, "k": pl.Int64, "loco_spearman_mean": pl.Float64,
+                                      "loco_spearman_sd": pl.Float64, "reps": pl.Int64})
+
+
+# ------------------------------------------------------------------------------------ report
+def _usable(data: pl.DataFrame, spec: str | Sequence[str]) -> list[str]:
+    """Resolve a feature spec against the data: ``all`` drops unsupported (null) features with a
+    warning; an explicit or core set with nulls is an error naming them."""
+    names = list(core_set(data)) if spec == "core" else list(resolve_features(spec))
+    nulls = [c for c in names if c not in data.columns or data[c].null_count() > 0 or data[c].is_nan().any()]
+    if spec == "all":
+        if nulls:
+            warnings.warn(f"features unsupported by this data (null for some configurations) left out: "
+                          f"{', '.join(nulls)}.", GainDataWarning, stacklevel=3)
+        names = [c for c in names if c not in nulls]
+        if not names:
+            raise TtsplanError("no feature has values for every configuration. Check the input tables.")
+        return names
+    if nulls:
+        raise TtsplanError(f"features must have values for every configuration, got nulls for {', '.join(nulls)} "
+                           f"(count tables support only {', '.join(COUNT_FEATURES)}; answer-based features need an "
+                           "answer column). Use --features all or --features counts.")
+    return names
+
+
+def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
+               k_features: int | str | None = None, alpha: float = 1.0, n_boot: int = 1000, n_boot_stability: int = 200,
+               seed: int = 0, confidence: float = 0.95) -> dict:
+    """Everything ``ttsplan fit`` reports: dataset → ridge fit → LOCO (and leave-one-model-out when
+    there are ≥ 3 models) → stability → feature-set comparison. Returns a JSON-ready dict."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GainDataWarning)
+        data = gain_dataset(table, target, n, k_features=k_features, seed=seed)
+    skipped = [str(w.message) for w in caught if issubclass(w.category, GainDataWarning)]
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if data.height < 3:
+        raise TtsplanError(f"a gain model needs at least 3 configurations with >= {n} samples per prompt, got "
+                           f"{data.height} ({', '.join(data['config'].to_list()) or 'none'}). Add configurations "
+                           "or lower --n.")
+    y = data["gain"].to_numpy()
+    if np.ptp(y) < 1e-12:
+        raise TtsplanError(f"the {target}@{n} gain must vary across configurations to be ranked, got the same value "
+                           f"{y[0]:.4g} for all {data.height} (all answers identical or nothing ever correct?).")
+    cols = _usable(data, features)
+    model = GainPredictor(alpha=alpha, features=cols).fit(data, y)
+    configs = data["config"].to_list()
+    loco = cross_validate(data, y, configs, alpha=alpha, features=cols, n_boot=n_boot, seed=seed,
+                          confidence=confidence)
+    report: dict = {
+        "target": target, "n": int(n),
+        "k_features": int(n) if k_features is None else (k_features if k_features == "all" else int(k_features)),
+        "n_configs": data.height,
+        "features": cols, "alpha": alpha,
+        "loco_spearman": loco.spearman, "loco_spearman_ci": list(loco.intervals.get("spearman", (None, None))),
+        "loco_kendall": loco.kendall, "loco_kendall_ci": list(loco.intervals.get("kendall", (None, None))),
+        "loco_mae": loco.mae, "loco_mae_ci": list(loco.intervals.get("mae", (None, None))),
+        "confidence": confidence,
+        "coefficients": {c: float(v) for c, v in zip(cols, model.coef_)},
+        "raw_coefficients": {c: float(v) for c, v in zip(cols, model.raw_coef_)},
+        "intercept": model.intercept_,
+        "standardization": {"mean": {c: float(v) for c, v in zip(cols, model.mean_)},
+                            "scale": {c: float(v) for c, v in zip(cols, model.scale_)}},
+    }
+    models = data["model"].to_list()
+    if len({m for m in models if m is not None}) >= 3 and None not in models:
+        try:
+            lomo = cross_validate(data, y, configs, groups=models, alpha=alpha, features=cols, n_boot=n_boot,
+                                  seed=seed, confidence=confidence)
+            report.update({"lomo_spearman": lomo.spearman,
+                           "lomo_spearman_ci": list(lomo.intervals.get("spearman", (None, None))),
+                           "lomo_mae": lomo.mae, "n_models": len(set(models))})
+        except TtsplanError as exc:
+            report["lomo_note"] = str(exc)
+    else:
+        report["lomo_note"] = "leave-one-model-out needs at least 3 models; skipped."
+    if data.height >= 4:
+        stab_cols = _usable(data, "all") if features != "counts" else list(COUNT_FEATURES)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GainDataWarning)
+            stab = stability(data, y, features=stab_cols, n_boot=n_boot_stability, seed=seed)
+            sets = compare_feature_sets(data, y, configs, alpha=alpha, n_boot=n_boot, seed=seed)
+        report["stability"] = stab.to_dicts()
+        report["feature_sets"] = sets.to_dicts()
+    else:
+        report["stability"] = []
+        report["feature_sets"] = []
+    report["skipped"] = skipped
+    report["predictions"] = loco.predictions.select("config", "actual", "predicted").to_dicts()
+    return report
+
+
+__all__ = [
+    "CORE_FEATURES",
+    "CORE_PLUS_ENTROPY",
+    "COUNT_FEATURES",
+    "TARGETS",
+    "GainDataWarning",
+    "GainPredictor",
+    "ValidationResult",
+    "compare_feature_sets",
+    "concentration",
+    "core_set",
+    "cross_validate",
+    "fit_report",
+    "gain_dataset",
+    "resolve_features",
+    "stability",
+]
