@@ -68,12 +68,19 @@ def _read_one(path: Path, problems: list[str]) -> pl.DataFrame | None:
         return None
 
 
-def read_table(paths: PathLike | Sequence[PathLike]) -> tuple[pl.DataFrame, TableKind]:
+def read_table(paths: PathLike | Sequence[PathLike], input_format: str | None = None,
+               import_options: dict | None = None) -> tuple[pl.DataFrame, TableKind]:
     """Read one or more files (or shard directories) and validate them as one table.
 
     The kind is detected from the columns: ``samples``/``correct_samples`` without ``sample_idx``
     is a CountTable, anything else is checked as a SampleTable. Returns ``(table, kind)``.
+    ``input_format`` (``lm-eval``, ``search-and-learn``, ``openai-batch``, ``generic``) reads the files
+    with :func:`features.importers.import_samples` instead (``import_options``: its keyword arguments).
     """
+    if input_format is not None:
+        from features.importers import import_samples
+
+        return import_samples(input_format, paths, **(import_options or {})).table, "samples"
     problems: list[str] = []
     frames = [f for f in (_read_one(p, problems) for p in _expand(paths, problems)) if f is not None]
     if problems:
@@ -88,9 +95,11 @@ def read_table(paths: PathLike | Sequence[PathLike]) -> tuple[pl.DataFrame, Tabl
     return validate_sample_table(df), "samples"
 
 
-def read_samples(paths: PathLike | Sequence[PathLike]) -> pl.DataFrame:
-    """Read and validate a SampleTable from parquet / JSONL / CSV files or shard directories."""
-    df, kind = read_table(paths)
+def read_samples(paths: PathLike | Sequence[PathLike], input_format: str | None = None,
+                 import_options: dict | None = None) -> pl.DataFrame:
+    """Read and validate a SampleTable from parquet / JSONL / CSV files or shard directories
+    (or, with ``input_format``, from an evaluation output via :mod:`features.importers`)."""
+    df, kind = read_table(paths, input_format, import_options)
     if kind != "samples":
         raise TtsplanError("expected a sample table (one row per completion), got a count table. "
                            "Use read_counts for count tables.")

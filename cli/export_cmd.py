@@ -1,0 +1,120 @@
+"""``ttsplan export``: a plan → a batch-inference request file (OpenAI Batch API / vllm run-batch)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import TableOrJson, emit, err_console, user_errors
+from features.errors import TtsplanError
+
+HELP = """Turn a plan (JSON from `ttsplan plan --out`) into a batch request file: one request per planned
+prompt of one configuration, with the plan's n, the sampling parameters and
+custom_id = "<config>::<prompt_id>", so the responses can be imported again with
+`ttsplan import openai-batch RESPONSES --prompts PROMPTS` and evaluated.
+
+--to openai-batch writes /v1/chat/completions requests for the OpenAI Batch API (needs --model);
+--to vllm-batch writes the same layout for `vllm run-batch -i requests.jsonl -o responses.jsonl
+--model M` (max_tokens instead of max_completion_tokens). --endpoint completions sends the raw
+prompt text to /v1/completions (base models). A greedy allocation is sent as n=1, temperature 0.
+--replay SAMPLES answers the requests from a recorded SampleTable (first n samples per prompt) and
+writes the responses to --replay-out: a dry run of the whole round trip without a server.
+
+Example:
+
+    ttsplan plan samples.parquet --budget 8/prompt --out plan.json
+    ttsplan export plan.json --to vllm-batch --prompts prompts.jsonl --out requests.jsonl
+    vllm run-batch -i requests.jsonl -o responses.jsonl --model Qwen/Qwen2.5-1.5B-Instruct
+    ttsplan import openai-batch responses.jsonl --prompts prompts.jsonl --out new_samples.parquet
+"""
+
+
+def load_allocations(path: Path):
+    """Per-prompt allocations (``config, prompt_id, strategy, n``) of a plan file.
+
+    A plan written by ``ttsplan plan`` is read with :meth:`planner.plan.Plan.from_json`; a
+    hand-written ``{"allocations": [{"config", "prompt_id", "n"[, "strategy"]}, ...]}`` is accepted too.
+    """
+    import json
+
+    import polars as pl
+
+    if not path.is_file():
+        raise TtsplanError(f"plan {path} must be an existing JSON file, got no such file. Write one with "
+                           "`ttsplan plan --out plan.json`.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TtsplanError(f"plan {path} must be JSON, got a parse error ({exc}).") from None
+    if isinstance(data, dict) and "schema_version" in data:
+        from planner.plan import Plan
+
+        plan = Plan.from_dict(data)
+        return plan.allocations_frame(), plan.recommended_config
+    allocs = data.get("allocations") if isinstance(data, dict) else None
+    if not (isinstance(allocs, list) and allocs and all(isinstance(a, dict) for a in allocs)):
+        raise TtsplanError(f"plan {path} must be written by `ttsplan plan` or hold \"allocations\": "
+                           "[{config, prompt_id, n}, ...], got neither. Re-create the plan.")
+    return pl.DataFrame(allocs), data.get("recommended_config")
+
+
+@user_errors
+def export_command(
+    plan: Annotated[Path, typer.Argument(help="Plan JSON written by `ttsplan plan --out`.")],
+    to: Annotated[str, typer.Option("--to", help="openai-batch or vllm-batch.")],
+    prompts: Annotated[Path, typer.Option(help="Prompts JSONL (id, prompt, answer) the plan was made for.")],
+    out: Annotated[Path, typer.Option(help="Request file (.jsonl), written atomically.")],
+    config: Annotated[str | None, typer.Option(help="Which configuration of the plan (default: its "
+                                                    "recommended one).")] = None,
+    model: Annotated[str | None, typer.Option(help="body.model (required for openai-batch).")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (greedy allocations use 0).")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling top_p.")] = 1.0,
+    max_tokens: Annotated[int, typer.Option(help="Maximum generated tokens per sample.")] = 512,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed sent with every request.")] = None,
+    endpoint: Annotated[str, typer.Option(help="chat (/v1/chat/completions) or completions (/v1/completions).")] = "chat",
+    logprobs: Annotated[bool, typer.Option("--logprobs/--no-logprobs", help="Ask for token log-probabilities "
+                                                                          "(gives logprob and output_tokens "
+                                                                          "per sample on import).")] = True,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Recorded SampleTable to answer the requests from "
+                                                     "(dry run).")] = None,
+    replay_out: Annotated[Path | None, typer.Option(help="Where --replay writes the responses (.jsonl).")] = None,
+    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format of the summary.")] = TableOrJson.table,
+) -> None:
+    from collections import Counter
+
+    from features.importers.batch_requests import (
+        build_batch_requests,
+        replay_responses,
+        write_jsonl,
+    )
+    from features.tasks import read_prompts
+
+    if (replay is None) != (replay_out is None):
+        raise TtsplanError("--replay and --replay-out must be given together, got only one. Pass both or neither.")
+    allocations, recommended = load_allocations(plan)
+    cfg = config or recommended
+    requests = build_batch_requests(allocations, read_prompts(prompts), target=to, config=cfg, model=model,
+                                    temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                                    logprobs=logprobs, endpoint=endpoint, stop=stop)
+    write_jsonl(requests, out)
+    err_console.print(f"wrote {out} ({len(requests)} requests)")
+    if replay is not None:
+        from features.io import read_samples
+
+        responses = replay_responses(requests, read_samples(replay))
+        write_jsonl(responses, replay_out)
+        err_console.print(f"wrote {replay_out} ({len(responses)} replayed responses)")
+    ns = [r["body"]["n"] for r in requests]
+    strat = allocations.filter(allocations["config"] == requests[0]["custom_id"].split("::")[0])["strategy"].to_list()
+    row = {"config": requests[0]["custom_id"].split("::")[0], "target": to, "endpoint": requests[0]["url"],
+           "requests": len(requests), "samples": int(sum(ns)), "n_min": min(ns), "n_max": max(ns),
+           "strategies": ", ".join(f"{s}×{k}" for s, k in sorted(Counter(strat).items())), "out": str(out)}
+    emit([row] if getattr(format, "value", format) == "table" else row, getattr(format, "value", format),
+         title="batch requests")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export", help=HELP)(export_command)
