@@ -14,15 +14,19 @@ from features.errors import TtsplanError
 def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str, seed: int, n_boot: int) -> dict:
     """Read the table (sample tables are collapsed to counts), run :func:`fitting.scaling.extrapolation_table`."""
     from features.io import read_counts
-    from fitting.scaling import LAWS, extrapolation_table
+    from fitting.scaling import ALL_LAWS, LAWS, extrapolation_table
 
-    names = [s.strip() for s in laws.split(",") if s.strip()] if laws != "all" else list(LAWS)
-    bad = [x for x in names if x not in LAWS]
+    names: list[str] = []
+    for token in (s.strip() for s in laws.split(",")):
+        for name in (LAWS if token == "all" else [token] if token else []):
+            if name not in names:
+                names.append(name)
+    bad = [x for x in names if x not in ALL_LAWS]
     if bad or not names:
         from features.errors import did_you_mean
 
-        raise TtsplanError(f"--laws must be 'all' or names from {', '.join(LAWS)}, got {laws!r}."
-                           f"{did_you_mean(bad[0], LAWS) if bad else ''}")
+        raise TtsplanError(f"--laws must be 'all' or names from {', '.join(ALL_LAWS)}, got {laws!r}."
+                           f"{did_you_mean(bad[0], ALL_LAWS) if bad else ''}")
     counts = read_counts(files)
     table = extrapolation_table(counts, fit_k, predict_k, laws=names, seed=seed, n_boot=n_boot)
     mae = table.group_by("law").agg(pl.col("abs_error").mean()).sort("law")
@@ -44,8 +48,9 @@ def extrapolate(
     files: list[Path] = typer.Argument(..., help="Count table(s), or sample tables (collapsed to counts)."),
     fit_k: int = typer.Option(..., "--fit-k", help="Samples per prompt the laws are fitted on (random subsample)."),
     predict_k: int = typer.Option(..., "--predict-k", help="k to predict pass@k at, compared with the full data."),
-    laws: str = typer.Option("all", "--laws", help="all, or a comma list of beta, per_problem_power_law, "
-                                                   "aggregate_power_law (the baseline)."),
+    laws: str = typer.Option("all", "--laws", help="all (beta, per_problem_power_law, aggregate_power_law = the "
+                                                   "baseline), or a comma list of those, 'all' and pooled_beta "
+                                                   "(fitted jointly over the table's configs)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the hypergeometric subsample and the bootstrap."),
     n_boot: int = typer.Option(100, "--n-boot", help="Bootstrap replicates for prediction intervals (0: none)."),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json."),
@@ -56,6 +61,9 @@ def extrapolate(
     Example:
 
         ttsplan extrapolate ../shared/data/counts/monkeys_pythia_math.parquet --fit-k 100 --predict-k 10000
+
+        ttsplan extrapolate ../shared/data/counts/monkeys_pythia_math.parquet --fit-k 100 --predict-k 10000 \\
+            --laws all,pooled_beta --format json
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -14,6 +14,11 @@ Laws (each ``.fit(...)`` returns a :class:`ScalingFit` with ``predict``, ``predi
   −log(1 − pass_i@k) = a_i k^{b_i}, Schaeffer et al.'s per-problem exponential scaling with a free exponent. A problem with no success in its K samples has no curve to fit: it gets the
   Beta-binomial posterior Beta(α, β + K) of the pooled fit; problems with one usable point use the
   geometric curve 1 − (1 − c/K)^N; problems that always succeed predict 1.
+- :class:`PooledBetaLaw` — the Beta law fitted jointly to several configurations (the models of one
+  benchmark): one left-tail exponent α shared by all, β per configuration, plain Beta-binomial maximum
+  likelihood. Pooling pins α, which one configuration's K-sample counts barely identify, so its
+  predictions vary far less across subsamples than ``BetaLaw``'s; pass@N as for ``BetaLaw`` (posterior).
+  Opt-in (``POOLED_LAWS``, not in ``LAWS``): see docs/fitting.md for where it helps and where it does not.
 - :class:`AggregatePowerLaw` — the usual baseline: −log pass@k = a k^{−b} fitted to the aggregate curve.
 - :class:`MajoritySaturatingLaw` — maj@N = m∞ − d·N^{−γ} (d may be negative: majority voting can
   lose accuracy with N) fitted to the mean maj@k curve.
@@ -34,13 +39,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy import optimize
+from scipy import optimize, special
 
 from features.errors import TtsplanError
 from features.estimators import pass_at_k
 from fitting.success import fit_beta_binomial, pass_at_n_beta, split_configs_by_dataset
 
 LAWS = ("beta", "per_problem_power_law", "aggregate_power_law")
+POOLED_LAWS = ("pooled_beta",)  # fitted jointly over the configurations of a table; not in LAWS (opt-in)
+ALL_LAWS = LAWS + POOLED_LAWS
 
 
 class ExtrapolationWarning(UserWarning):
@@ -267,6 +274,105 @@ class PerProblemPowerLaw:
                           make(np.arange(n.size)), make, self.max_ratio, self.n_boot, self.seed, self.confidence)
 
 
+def fit_pooled_beta_binomial(groups: Sequence[tuple[np.ndarray, np.ndarray]],
+                             start: tuple[float, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+    """Joint Beta-binomial maximum likelihood over groups (configurations): one α, one β per group.
+
+    Returns ``(alpha, betas)``; ``start`` (a previous ``(alpha, betas)``) warm-starts the optimizer.
+    α (the left-tail exponent of every group's p) is bounded to [1e-3, 1e3] and each β to [1e-3, 1e8]
+    (1e8: a group with almost no success).
+
+    >>> rng = np.random.default_rng(0); gs = []
+    >>> for b in (2.0, 8.0):
+    ...     p = rng.beta(0.5, b, 3000); n = np.full(3000, 50); gs.append((n, rng.binomial(n, p)))
+    >>> a, bs = fit_pooled_beta_binomial(gs); round(a, 1), bs.round(0).tolist()
+    (0.5, [2.0, 8.0])
+    """
+    if not groups:
+        raise TtsplanError("the pooled Beta law needs at least one configuration, got none.")
+    uniq = []
+    for n, c in groups:
+        pairs, counts = np.unique(np.stack([np.asarray(n, float), np.asarray(c, float)], axis=1), axis=0,
+                                  return_counts=True)
+        uniq.append((pairs[:, 0], pairs[:, 1], counts.astype(float)))
+    tot_c = sum(float((w * c).sum()) for _, c, w in uniq)
+    tot_f = sum(float((w * (n - c)).sum()) for n, c, w in uniq)
+    if tot_c == 0 or tot_f == 0:
+        raise TtsplanError("the pooled Beta law needs at least one correct and one wrong sample over all "
+                           f"configurations, got {int(tot_c)} correct and {int(tot_f)} wrong.")
+    m = len(uniq)
+    gi = np.concatenate([np.full(len(u[0]), j) for j, u in enumerate(uniq)])
+    nu, cu, wu = (np.concatenate([u[k] for u in uniq]) for k in range(3))
+
+    def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        a = float(np.exp(theta[0]))
+        bg = np.exp(theta[1:])
+        b = bg[gi]
+        ll = float((wu * (special.betaln(cu + a, nu - cu + b) - special.betaln(a, b))).sum())
+        common = special.digamma(a + b) - special.digamma(nu + a + b)
+        ga = float((wu * (special.digamma(cu + a) - special.digamma(a) + common)).sum())
+        gb = np.bincount(gi, weights=wu * (special.digamma(nu - cu + b) - special.digamma(b) + common), minlength=m)
+        return -ll, -np.concatenate([[ga * a], gb * bg])
+
+    means = [np.clip((w * c / n).sum() / w.sum(), 1e-4, 0.5) for n, c, w in uniq]
+    a0 = 0.3
+    x0 = np.concatenate([[np.log(a0)], [np.log(a0 * (1 - mu) / mu) for mu in means]])
+    if start is not None and len(start[1]) == m:
+        x0 = np.log(np.concatenate([[start[0]], np.asarray(start[1], dtype=float)]))
+    lo, hi = np.log([1e-3] + [1e-3] * m), np.log([1e3] + [1e8] * m)
+    if start is not None:  # warm start (bootstrap refits): unconstrained BFGS is much cheaper here, then clip
+        res = optimize.minimize(nll, x0, jac=True, method="BFGS", options={"maxiter": 200})
+    if start is None or not np.isfinite(res.x).all():
+        res = optimize.minimize(nll, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)))
+    x = np.clip(res.x, lo, hi)
+    return float(np.exp(x[0])), np.exp(x[1:])
+
+
+@dataclass(frozen=True)
+class PooledBetaLaw:
+    """Beta law with one left-tail exponent α shared by several configurations (``fit_groups``).
+
+    ``fit(n, c)`` on one configuration is the plain Beta-binomial MLE (no hyperprior). Bootstrap
+    intervals resample the prompts of one configuration and refit the pool (the others held fixed).
+
+    >>> rng = np.random.default_rng(0); k = np.full(400, 100)
+    >>> gs = [(k, rng.binomial(k, rng.beta(0.3, b, 400))) for b in (3.0, 10.0)]
+    >>> fits = PooledBetaLaw(n_boot=0).fit_groups(gs); [round(float(f.predict([100])[0]), 1) for f in fits]
+    [0.7, 0.5]
+    """
+
+    max_ratio: float = 100.0
+    n_boot: int = 100
+    seed: int = 0
+    confidence: float = 0.9
+
+    def fit(self, n: np.ndarray, c: np.ndarray) -> ScalingFit:
+        return self.fit_groups([(n, c)])[0]
+
+    def fit_groups(self, groups: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[ScalingFit]:
+        checked = [_check_counts(n, c) for n, c in groups]
+        alpha, betas = fit_pooled_beta_binomial(checked)
+
+        def predictor(a: float, b: float, n: np.ndarray, c: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+            ap, bp = a + c, b + n - c
+            return lambda g: pass_at_n_beta(ap, bp, g).mean(axis=0)
+
+        def refit(j: int) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+            def run(idx: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+                nj, cj = checked[j][0][idx], checked[j][1][idx]
+                a, bs = fit_pooled_beta_binomial(checked[:j] + [(nj, cj)] + checked[j + 1:], (alpha, betas))
+                return predictor(a, float(bs[j]), nj, cj)
+            return run
+
+        fits = []
+        for j, (n, c) in enumerate(checked):
+            b = float(betas[j])
+            params = {"alpha": alpha, "beta": b, "mean_p": alpha / (alpha + b), "pooled_configs": float(len(checked))}
+            fits.append(ScalingFit("pooled_beta", params, int(n.max()), int(n.size), "pass", predictor(alpha, b, n, c),
+                                   refit(j), self.max_ratio, self.n_boot, self.seed, self.confidence))
+        return fits
+
+
 def _fit_aggregate(ks: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     ok = (values > 0) & (values < 1)
     if ok.sum() < 2:
@@ -343,7 +449,8 @@ class MajoritySaturatingLaw:
                           self.confidence)
 
 
-LAW_CLASSES = {"beta": BetaLaw, "per_problem_power_law": PerProblemPowerLaw, "aggregate_power_law": AggregatePowerLaw}
+LAW_CLASSES = {"beta": BetaLaw, "per_problem_power_law": PerProblemPowerLaw, "aggregate_power_law": AggregatePowerLaw,
+               "pooled_beta": PooledBetaLaw}
 
 
 def fit_pass_laws(n: np.ndarray, c: np.ndarray, laws: Sequence[str] = LAWS, n_boot: int = 100,
@@ -391,9 +498,16 @@ def extrapolation_table(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: 
 
     Columns ``config, law, predicted, ci_low, ci_high, actual, abs_error`` (a config spanning several
     datasets is split into ``"config [dataset]"``). Configs whose prompts have
-    fewer than ``predict_k`` samples are rejected (no ground truth).
+    fewer than ``predict_k`` samples are rejected (no ground truth). ``laws`` may name the pooled laws
+    (``POOLED_LAWS``): those are fitted once per dataset, jointly over its configs' subsamples.
     """
     problems = []
+    unknown = [law for law in laws if law not in ALL_LAWS]
+    if unknown:
+        from features.errors import did_you_mean
+
+        problems.append(f"laws must be names from {', '.join(ALL_LAWS)}, got {unknown[0]!r}."
+                        f"{did_you_mean(unknown[0], ALL_LAWS)}")
     if fit_k < 2:
         problems.append(f"fit-k must be >= 2, got {fit_k}")
     if predict_k <= fit_k:
@@ -409,15 +523,40 @@ def extrapolation_table(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: 
         raise TtsplanError(f"every prompt must have at least predict-k={predict_k} samples to measure the actual "
                            f"value, got {short.height} config(s) with fewer: {ex}. Lower --predict-k.")
     failures: list[str] = []
+    data = []
     for i, cfg in enumerate(sorted(counts["config"].unique().to_list())):
         sub = counts.filter(pl.col("config") == cfg)
         n_full = sub["samples"].to_numpy()
         c_full = sub["correct_samples"].to_numpy()
         actual = float(np.mean(pass_at_k(n_full, c_full, predict_k)))
-        n, c = subsample_counts(n_full, c_full, fit_k, seed + i)
+        dataset = sub["dataset"].drop_nulls() if "dataset" in sub.columns else pl.Series([], dtype=pl.String)
+        data.append((cfg, actual, *subsample_counts(n_full, c_full, fit_k, seed + i),
+                     str(dataset[0]) if dataset.len() else ""))
+    # pooled laws: one joint fit per dataset over the configs that can be fitted at all
+    pooled: dict[tuple[str, str], ScalingFit | str] = {}
+    for law in (x for x in laws if x in POOLED_LAWS):
+        usable: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+        for cfg, _, n, c, dataset in data:
+            try:
+                _check_counts(n, c)
+                usable.setdefault(dataset, []).append((cfg, n, c))
+            except TtsplanError as exc:
+                pooled[(law, cfg)] = str(exc)
+        for group in usable.values():
+            try:
+                fits = LAW_CLASSES[law](n_boot=n_boot, seed=seed).fit_groups([(n, c) for _, n, c in group])
+                pooled.update({(law, cfg): f for (cfg, _, _), f in zip(group, fits)})
+            except TtsplanError as exc:
+                pooled.update({(law, cfg): str(exc) for cfg, _, _ in group})
+    for cfg, actual, n, c, _ in data:
         for law in laws:
             try:
-                fit = LAW_CLASSES[law](n_boot=n_boot, seed=seed).fit(n, c)
+                if law in POOLED_LAWS:
+                    fit = pooled[(law, cfg)]
+                    if isinstance(fit, str):
+                        raise TtsplanError(fit)
+                else:
+                    fit = LAW_CLASSES[law](n_boot=n_boot, seed=seed).fit(n, c)
             except TtsplanError as exc:
                 failures.append(f"config {cfg!r}, law {law}: not fitted ({exc})")
                 warnings.warn(failures[-1], UserWarning, stacklevel=2)
@@ -437,15 +576,19 @@ def extrapolation_table(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: 
 
 
 __all__ = [
+    "ALL_LAWS",
     "LAWS",
+    "POOLED_LAWS",
     "AggregatePowerLaw",
     "BetaLaw",
     "ExtrapolationWarning",
     "MajoritySaturatingLaw",
     "PerProblemPowerLaw",
+    "PooledBetaLaw",
     "ScalingFit",
     "extrapolation_table",
     "fit_pass_laws",
+    "fit_pooled_beta_binomial",
     "per_problem_power_params",
     "subsample_counts",
     "subsample_samples",
