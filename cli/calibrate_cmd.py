@@ -25,7 +25,10 @@ def calibrate(
     include_moe: bool = typer.Option(False, "--include-moe",
                                      help="Also fit MoE catalog models (per model; reported apart under 'moe')."),
     no_correction: bool = typer.Option(False, "--no-correction",
-                                       help="Physics parameters only, no log-linear residual correction."),
+                                       help="Physics parameters only, no ridge or tree residual correction."),
+    trees: int = typer.Option(60, "--trees", min=0,
+                              help="Extremely randomized trees per target fitted on the residual log error "
+                                   "(inside each leave-one-out fold); 0 = ridge correction only."),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
 ) -> None:
     """Calibrate compute/memory efficiency, per-step and all-reduce time on measured TTFT/TPOT.
@@ -40,12 +43,24 @@ def calibrate(
         ttsplan estimate --model Qwen3-32B --gpu H100 --tp 2 --n 8 --prompt-tokens 1024 \\
             --output-tokens 512 --calibration calib.json
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from fitting.calibration import Calibrator
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, \
+            Progress(TextColumn("leave-one-out"), BarColumn(), MofNCompleteColumn(), TextColumn("refits"),
+                     TimeElapsedColumn(), console=err_console, transient=True, disable=no_loo) as bar:
         warnings.simplefilter("always")
+        task = bar.add_task("loo", total=None)
         cal = Calibrator(loo=not no_loo, correction=not no_correction, group_by=group_by.value,
-                         include_moe=include_moe).fit(csv)
+                         include_moe=include_moe, trees=trees).fit(
+            csv, progress=lambda done, total: bar.update(task, completed=done, total=total))
         test = cal.evaluate(evaluate) if evaluate is not None else None
     for w in caught:
         if issubclass(w.category, UserWarning):
@@ -56,6 +71,8 @@ def calibrate(
         "naive_mape_ttft": overall["naive_mape_ttft"], "naive_mape_tpot": overall["naive_mape_tpot"],
         "physics_loo_mape_ttft": overall.get("physics_loo_mape_ttft"),
         "physics_loo_mape_tpot": overall.get("physics_loo_mape_tpot"),
+        "linear_loo_mape_ttft": overall.get("linear_loo_mape_ttft"),
+        "linear_loo_mape_tpot": overall.get("linear_loo_mape_tpot"),
         "fit_mape_ttft": overall["fit_mape_ttft"], "fit_mape_tpot": overall["fit_mape_tpot"],
         "rows": int(sum(m["rows"] for m in cal.metrics_ if not m["moe"])),
         "moe": cal.overall(moe=True) | {"rows": int(sum(m["rows"] for m in cal.metrics_ if m["moe"]))},
@@ -78,11 +95,14 @@ def calibrate(
     for m, e in zip(cal.metrics_, report["params"]):
         est = e["estimates"]
         rows.append({"gpu": m["gpu"], "engine": m["engine"], "model": m.get("model", "(all dense)"),
-                     "rows": m["rows"], "loo_mape_ttft": m.get("loo_mape_ttft"), "naive_mape_ttft": m["naive_mape_ttft"],
-                     "loo_mape_tpot": m.get("loo_mape_tpot"), "naive_mape_tpot": m["naive_mape_tpot"],
+                     "rows": m["rows"], "loo_mape_ttft": m.get("loo_mape_ttft"),
+                     "physics_loo_ttft": m.get("physics_loo_mape_ttft"), "naive_mape_ttft": m["naive_mape_ttft"],
+                     "loo_mape_tpot": m.get("loo_mape_tpot"), "physics_loo_tpot": m.get("physics_loo_mape_tpot"),
+                     "naive_mape_tpot": m["naive_mape_tpot"],
                      "e_c": est["e_c"], "e_m": est["e_m"], "t_fixed_ms": est["t_fixed_s"] * 1e3,
                      "t_allreduce_us": est["t_allreduce_s"] * 1e6})
-    emit(rows, "table", title=f"calibration on {report['rows']} rows (MAPE %, naive = uncalibrated roofline)")
+    emit(rows, "table", title=f"calibration on {report['rows']} rows (MAPE %; loo = physics + ridge + trees, "
+                              "physics_loo = step model alone, naive = uncalibrated roofline)")
     if test is not None:
         emit([{"file": str(evaluate), "rows": test["rows"], "test_mape_ttft": test["test_mape_ttft"],
                        "naive_mape_ttft": test["test_naive_mape_ttft"], "test_mape_tpot": test["test_mape_tpot"],

@@ -130,6 +130,13 @@ def to_counts(samples: pl.DataFrame) -> pl.DataFrame:
     return validate_count_table(counts)
 
 
+def _umask_mode() -> int:
+    """0o666 minus the process umask: the mode a plain ``open(path, "w")`` would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same directory and an atomic rename."""
     path = Path(path)
@@ -140,6 +147,7 @@ def write_atomic(path: PathLike, data: bytes | str) -> Path:
             fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -160,6 +168,7 @@ def write_parquet_atomic(df: pl.DataFrame, path: PathLike, metadata: dict | None
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

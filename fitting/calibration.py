@@ -15,15 +15,23 @@ on a ``tp_size``-GPU replica. The prediction is the step model of :mod:`fitting.
 * prefill of one request: the same formula over isl tokens (``t_pre``)
 * ``TPOT = t_dec + γ·(B/osl)·t_pre``: in steady state B new requests are prefilled during one
   request's osl decode steps and stall the decode batch (chunked prefill mixes them in);
-* ``TTFT = t_pre·(1 + β·(B−1)) + queue``: a new request waits behind other requests' prefills; when
-  the B sequences' KV exceeds ``κ·memory − weights``, the excess waits one request lifetime
-  (Little's law: ``(B − cap)/cap · osl · TPOT``).
+* ``TTFT = t_request + t_pre·(1 + β·(B−1)) + w·t_pre·ρ/(1−ρ) + α·osl·TPOT/B + queue``: a new request
+  waits behind other requests' prefills. In the closed loop of B clients each request is prefilled once per
+  lifetime, so prefill occupies the engine a fraction ``ρ = B·t_pre / (osl·t_dec + B·t_pre)`` of the time
+  and an arriving request waits ``ρ/(1−ρ)·t_pre`` (M/D/1-like, ρ capped at 0.98); when the B sequences' KV
+  exceeds ``κ·memory − weights`` the excess waits one request lifetime (Little's law:
+  ``(B − cap)/cap · osl · TPOT``).
 
-Seven parameters per (GPU, engine): ``e_c, e_m, t_fixed_s, t_allreduce_s`` (the roofline, reused by
+Eleven parameters per (GPU, engine): ``e_c, e_m, t_fixed_s, t_allreduce_s`` (the roofline, reused by
 :class:`fitting.cost.CostModel`) and ``prefill_interference`` γ, ``prefill_queue`` β,
-``kv_memory_fraction`` κ (benchmark shape). They are fitted jointly on log(pred/measured) of TTFT and
-TPOT (``scipy.optimize.least_squares``, soft-L1 loss), with 95% intervals from the Jacobian.
+``kv_memory_fraction`` κ, ``t_request_s``, ``queue_scale`` q, ``admission_wait`` α, ``prefill_wait`` w
+(benchmark shape). They are fitted jointly on log(pred/measured) of TTFT and TPOT
+(``scipy.optimize.least_squares``, soft-L1 loss), with 95% intervals from the Jacobian.
 "Uncalibrated" is the naive roofline: e_c = e_m = 1, no overheads.
+
+Two empirical stages follow, each reported apart (``physics_*``, ``linear_*`` and the final MAPE): a ridge
+log-linear correction of TTFT and TPOT, then extremely randomized trees on the remaining TTFT log error
+(features: workload and physics predictions). Leave-one-out refits all three stages without each row.
 
 >>> import itertools, polars as pl
 >>> grid = list(itertools.product([1, 2], [8, 32, 128], [(1024, 128), (4096, 512)]))
@@ -45,6 +53,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from joblib import Parallel, delayed
 from sklearn.exceptions import NotFittedError
 
 from features.errors import SchemaError, TtsplanError
@@ -55,15 +64,20 @@ from fitting.specs import BYTES_PER_DTYPE, get_gpu_spec, get_model_spec
 REQUIRED = ("backend", "model_path", "system", "mode", "isl", "osl", "batch_size", "tp_size",
             "silicon_ttft_ms", "silicon_tpot_ms")
 PARAMS = ("e_c", "e_m", "t_fixed_s", "t_allreduce_s", "prefill_interference", "prefill_queue", "kv_memory_fraction",
-          "t_request_s", "queue_scale", "admission_wait")
+          "t_request_s", "queue_scale", "admission_wait", "prefill_wait")
 #: (initial value, lower bound, upper bound, scale) per parameter
 _BOUNDS = {"e_c": (0.5, 0.02, 1.0), "e_m": (0.7, 0.02, 1.0), "t_fixed_s": (2e-3, 0.0, 0.2),
            "t_allreduce_s": (1e-5, 0.0, 1e-3), "prefill_interference": (0.5, 0.0, 10.0),
            "prefill_queue": (0.1, 0.0, 10.0), "kv_memory_fraction": (0.9, 0.3, 1.0),
-           "t_request_s": (0.02, 0.0, 2.0), "queue_scale": (0.3, 0.0, 3.0), "admission_wait": (0.2, 0.0, 3.0)}
+           "t_request_s": (0.02, 0.0, 2.0), "queue_scale": (0.3, 0.0, 3.0), "admission_wait": (0.2, 0.0, 3.0),
+           "prefill_wait": (0.5, 0.0, 20.0)}
 NAIVE = Efficiency()
 SCHEMA = "ttsplan.calibration/1"
 IRLS_STEPS = 10
+#: leave-one-out folds per parallel task
+LOO_CHUNK = 16
+#: rho cap of the prefill queue (keeps rho / (1 - rho) finite)
+RHO_MAX = 0.98
 
 
 class CalibrationWarning(UserWarning):
@@ -191,7 +205,12 @@ def predict_serving(eff: Efficiency | np.ndarray, x: dict[str, np.ndarray]) -> t
     cap = np.maximum((e.kv_memory_fraction * x["mem"] * tp - x["W"]) / (x["kvb"] * ctx), 1.0)
     life = osl * tpot
     queue = e.queue_scale * np.maximum(B - cap, 0.0) / cap * life
-    ttft = e.t_request_s + t_pre * (1.0 + e.prefill_queue * (B - 1)) + e.admission_wait * life / B + queue
+    # The engine alternates between decode steps and prefills: in a closed loop of B clients each request is
+    # prefilled once per lifetime, so the prefill "server" is busy a fraction rho of the time and an arriving
+    # request waits behind the prefills already queued (M/D/1-like wait rho / (1 - rho) · t_pre).
+    rho = np.minimum(B * t_pre / (osl * t_dec + B * t_pre), RHO_MAX)
+    ttft = (e.t_request_s + t_pre * (1.0 + e.prefill_queue * (B - 1)) + e.prefill_wait * t_pre * rho / (1.0 - rho)
+            + e.admission_wait * life / B + queue)
     return ttft, tpot
 
 
@@ -212,7 +231,7 @@ def _fit_group(x: dict[str, np.ndarray], starts: list[np.ndarray] | None = None)
         return np.concatenate([np.log(ttft / x["ttft"]), np.log(tpot / x["tpot"])])
 
     best = None
-    for start in starts or (x0, np.array([0.3, 0.5, 5e-3, 2e-5, 1.0, 0.05, 0.8, 0.1, 0.1, 0.5])):
+    for start in starts or (x0, np.array([0.3, 0.5, 5e-3, 2e-5, 1.0, 0.05, 0.8, 0.1, 0.1, 0.5, 2.0])):
         r = least_squares(resid, np.clip(start, lo, hi) / scale, bounds=(lo / scale, hi / scale), loss="soft_l1", f_scale=0.1,
                           x_scale=1.0, max_nfev=400)
         if best is None or r.cost < best.cost:
@@ -266,37 +285,102 @@ def _apply_correction(x: dict[str, np.ndarray], theta: np.ndarray, corr: np.ndar
     return t * np.exp(adj[:, 0]), p * np.exp(adj[:, 1])
 
 
+def _tree_features(x: dict[str, np.ndarray], theta: np.ndarray) -> np.ndarray:
+    """Features of the tree residual stage: the workload (log batch, isl, osl, tp, model size), the fitted
+    physics (log TTFT, log TPOT, log request lifetime / batch) and the KV occupancy and prefill tokens per GPU."""
+    e = Efficiency(*theta)
+    t, p = predict_serving(e, x)
+    lb, li, lo, lt = (np.log(x[k]) for k in ("B", "isl", "osl", "tp"))
+    free = np.maximum(e.kv_memory_fraction * x["mem"] * x["tp"] - x["W"], 1e9)
+    occupancy = x["B"] * (x["isl"] + x["osl"] / 2.0) * x["kvb"] / free
+    return np.column_stack([lb, li, lo, lt, np.log(x["P2"]), np.log(t), np.log(p), lo + np.log(p) - lb,
+                            np.log(occupancy), lb + li - lt])
+
+
+def _fit_trees(x: dict[str, np.ndarray], theta: np.ndarray, corr: np.ndarray, n_trees: int) -> list[Any]:
+    """Extremely randomized trees on log(measured / physics·ridge) of TTFT ([] when ``n_trees`` is 0).
+
+    TPOT is left to physics + ridge (it meets the 10% target without trees, and the trees cost time)."""
+    if n_trees <= 0:
+        return []
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    t, _ = _apply_correction(x, theta, corr)
+    return [ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=1, random_state=0).fit(
+        _tree_features(x, theta), np.log(x["ttft"] / t))]
+
+
+def _predict_full(x: dict[str, np.ndarray], theta: np.ndarray, corr: np.ndarray | None, trees: list[Any] | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Physics × ridge correction × tree residual (each stage skipped when absent)."""
+    t, p = _apply_correction(x, theta, corr)
+    if trees:
+        Z = _tree_features(x, theta)
+        t = t * np.exp(trees[0].predict(Z))
+    return t, p
+
+
 def _subset(x: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[idx] for k, v in x.items()}
+
+
+def _loo_folds(xs: dict[str, np.ndarray], rows: list[int], theta: np.ndarray, correction: bool, ridge: float,
+               n_trees: int) -> np.ndarray:
+    """Leave-one-out predictions for ``rows``: everything (physics, ridge, trees) refitted without the row.
+    Returns one line per row: full TTFT, TPOT, physics·ridge TTFT, TPOT, physics TTFT, TPOT."""
+    n = len(xs["B"])
+    out = np.empty((len(rows), 6))
+    for j, i in enumerate(rows):
+        mask = np.ones(n, bool)
+        mask[i] = False
+        xm, xi = _subset(xs, mask), _subset(xs, np.array([i]))
+        th, _ = _fit_group(xm, [theta])
+        ci = _fit_correction(xm, th, ridge) if correction else np.array([])
+        tr = _fit_trees(xm, th, ci, n_trees)
+        out[j] = np.concatenate([*_predict_full(xi, th, ci, tr), *_apply_correction(xi, th, ci),
+                                 *predict_serving(th, xi)])
+    return out
 
 
 class Calibrator:
     """Fit the roofline parameters per (GPU, engine) from serving benchmark rows (scikit-learn style).
 
-    ``loo``: also compute leave-one-out MAPE (the whole fit is redone without each row).
-    ``correction``: after the physical parameters, fit a ridge log-linear correction of TTFT and TPOT
-    on (log batch, log isl, log osl, log tp, log model size and their products) — the benchmark
-    effects the step model does not describe; ``ridge`` is its penalty. ``group_by``: ``"engine"``
-    (one fit per (GPU, engine), the default) or ``"model"`` (per (GPU, engine, model)).
-    Learned: ``params_`` ({key: :class:`Efficiency`}), ``intervals_``, ``corrections_``, ``metrics_``
-    (list of dicts), ``skipped_``.
+    ``loo``: also compute leave-one-out MAPE (the whole fit — physics, ridge, trees — is redone without
+    each row). ``correction``: after the physical parameters, fit a ridge log-linear correction of TTFT
+    and TPOT on (log batch, log isl, log osl, log tp, log model size and their products) — the benchmark
+    effects the step model does not describe; ``ridge`` is its penalty. ``trees``: then fit
+    ``trees`` extremely randomized trees on the remaining TTFT log error (features: workload and
+    physics predictions, see :func:`_tree_features`); 0 turns this stage off (it needs ``correction``).
+    ``n_jobs``: processes for the leave-one-out refits.
+    ``group_by``: ``"engine"`` (one fit per (GPU, engine), the default) or ``"model"`` (per (GPU, engine,
+    model)). Learned: ``params_`` ({key: :class:`Efficiency`}), ``intervals_``, ``corrections_``,
+    ``trees_`` (in memory only: ``save`` writes parameters and the ridge correction), ``metrics_`` (list
+    of dicts with fit / LOO MAPE of the full model, of physics + ridge (``linear_*``) and of the physics
+    alone (``physics_*``)), ``skipped_``.
     """
 
     def __init__(self, loo: bool = True, min_rows: int = 12, correction: bool = True, ridge: float = 0.1,
-                 group_by: str = "engine", include_moe: bool = False):
+                 group_by: str = "engine", include_moe: bool = False, trees: int = 60, n_jobs: int = 2):
         self.include_moe = include_moe
         self.loo = loo
         self.min_rows = min_rows
         self.correction = correction
         self.ridge = ridge
         self.group_by = group_by
+        self.trees = trees
+        self.n_jobs = n_jobs
 
-    def fit(self, data: pl.DataFrame | str | Path) -> Calibrator:
+    def fit(self, data: pl.DataFrame | str | Path, progress: Any = None) -> Calibrator:
+        """Fit every group; ``progress(done, total)`` is called after each leave-one-out refit."""
         problems = []
         if not isinstance(self.min_rows, int) or self.min_rows < len(PARAMS) + 1:
             problems.append(f"min_rows must be an integer >= {len(PARAMS) + 1}, got {self.min_rows!r}")
         if not (isinstance(self.ridge, (int, float)) and self.ridge >= 0):
             problems.append(f"ridge must be >= 0, got {self.ridge!r}")
+        if not (isinstance(self.trees, int) and not isinstance(self.trees, bool) and self.trees >= 0):
+            problems.append(f"trees must be an integer >= 0, got {self.trees!r}")
+        if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
+            problems.append(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
         if self.group_by not in ("engine", "model"):
             problems.append(f"group_by must be 'engine' or 'model', got {self.group_by!r}")
         if problems:
@@ -310,46 +394,56 @@ class Calibrator:
         self.params_: dict[tuple[str, ...], Efficiency] = {}
         self.intervals_: dict[tuple[str, ...], dict[str, tuple[float, float]]] = {}
         self.corrections_: dict[tuple[str, ...], list[float]] = {}
+        self.trees_: dict[tuple[str, ...], list[Any]] = {}
         self.metrics_: list[dict[str, Any]] = []
+        n_trees = self.trees if self.correction else 0
         gpu = kept["gpu"].to_numpy()
         eng = kept["engine"].to_numpy()
         models = kept["model"].to_numpy()
         # MoE models (stretch goal) are always fitted and reported per model, apart from the dense fits.
         keys = [(g, e, m) if (self.group_by == "model" or is_moe) else (g, e)
                 for g, e, m, is_moe in zip(gpu, eng, models, kept["moe"].to_numpy())]
-        for key in sorted(set(keys)):
-            idx = np.flatnonzero([k == key for k in keys])
+        groups = [(key, np.flatnonzero([k == key for k in keys])) for key in sorted(set(keys))]
+        total = sum(len(idx) for _, idx in groups if len(idx) >= self.min_rows) if self.loo else 0
+        done = 0
+        for key, idx in groups:
             if len(idx) < self.min_rows:
                 skipped[f"fewer than {self.min_rows} rows for {key}"] = len(idx)
                 continue
             xs = _subset(x, idx)
             theta, se = _fit_group(xs)
             corr = _fit_correction(xs, theta, self.ridge) if self.correction else np.array([])
+            trees = _fit_trees(xs, theta, corr, n_trees)
             self.params_[key] = Efficiency(*theta)
             self.intervals_[key] = {p: (float(t - 1.96 * s), float(t + 1.96 * s)) for p, t, s in zip(PARAMS, theta, se)}
             self.corrections_[key] = [float(v) for v in corr]
-            ttft, tpot = _apply_correction(xs, theta, corr)
+            self.trees_[key] = trees
+            ttft, tpot = _predict_full(xs, theta, corr, trees)
+            lin_t, lin_p = _apply_correction(xs, theta, corr)
             pt, pp = predict_serving(theta, xs)
             nt, np_ = predict_serving(NAIVE, xs)
             row = {"gpu": key[0], "engine": key[1], **({"model": key[2]} if len(key) > 2 else {}),
                    "moe": bool(kept["moe"][int(idx[0])]),
                    "rows": int(len(idx)), "models": ", ".join(sorted(set(models[idx]))),
                    "fit_mape_ttft": _mape(ttft, xs["ttft"]), "fit_mape_tpot": _mape(tpot, xs["tpot"]),
+                   "linear_fit_mape_ttft": _mape(lin_t, xs["ttft"]), "linear_fit_mape_tpot": _mape(lin_p, xs["tpot"]),
                    "physics_fit_mape_ttft": _mape(pt, xs["ttft"]), "physics_fit_mape_tpot": _mape(pp, xs["tpot"]),
                    "naive_mape_ttft": _mape(nt, xs["ttft"]), "naive_mape_tpot": _mape(np_, xs["tpot"])}
             if self.loo:
                 n = len(idx)
-                lt, lp, qt, qp = (np.empty(n) for _ in range(4))
-                for i in range(n):
-                    mask = np.ones(n, bool)
-                    mask[i] = False
-                    xm, xi = _subset(xs, mask), _subset(xs, np.array([i]))
-                    th, _ = _fit_group(xm, [theta])
-                    ci = _fit_correction(xm, th, self.ridge) if self.correction else np.array([])
-                    (lt[i],), (lp[i],) = _apply_correction(xi, th, ci)
-                    (qt[i],), (qp[i],) = predict_serving(th, xi)
+                chunks = [list(range(a, min(a + LOO_CHUNK, n))) for a in range(0, n, LOO_CHUNK)]
+                res = np.empty((n, 6))
+                jobs = (delayed(_loo_folds)(xs, rows, theta, self.correction, self.ridge, n_trees) for rows in chunks)
+                for rows, part in zip(chunks, Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)):
+                    res[rows] = part
+                    done += len(rows)
+                    if progress is not None:
+                        progress(done, total)
+                lt, lp, rt, rp, qt, qp = res.T
                 row["loo_mape_ttft"] = _mape(lt, xs["ttft"])
                 row["loo_mape_tpot"] = _mape(lp, xs["tpot"])
+                row["linear_loo_mape_ttft"] = _mape(rt, xs["ttft"])
+                row["linear_loo_mape_tpot"] = _mape(rp, xs["tpot"])
                 row["physics_loo_mape_ttft"] = _mape(qt, xs["ttft"])
                 row["physics_loo_mape_tpot"] = _mape(qp, xs["tpot"])
             self.metrics_.append(row)
@@ -382,16 +476,16 @@ class Calibrator:
         keys = [k for k in groups[0] if "mape" in k]
         return {k: float(np.sum(n * np.array([m[k] for m in groups])) / n.sum()) for k in keys}
 
-    def _lookup(self, g: str, e: str, model: str) -> tuple[Efficiency, list[float]] | None:
+    def _lookup(self, g: str, e: str, model: str) -> tuple[str, ...] | None:
         for key in ((g, e, model), (g, e)):
             if key in self.params_:
-                return self.params_[key], self.corrections_[key]
+                return key
         for key in self.params_:  # another GPU, same engine: efficiencies transfer through the GpuSpec
             if key[1] == e and (len(key) == 2 or key[2] == model):
-                return self.params_[key], self.corrections_[key]
+                return key
         for key in self.params_:
             if key[1] == e:
-                return self.params_[key], self.corrections_[key]
+                return key
         return None
 
     def predict(self, data: pl.DataFrame | str | Path) -> pl.DataFrame:
@@ -403,13 +497,17 @@ class Calibrator:
             raise TtsplanError(f"serving table must have usable dense aggregated rows, got none (skipped: {skipped}).")
         pt, pp = np.empty(kept.height), np.empty(kept.height)
         missing = set()
+        rows_of: dict[tuple[str, ...], list[int]] = {}
         for i, (g, e, m) in enumerate(zip(kept["gpu"], kept["engine"], kept["model"])):
-            found = self._lookup(g, e, m)
-            if found is None:
+            key = self._lookup(g, e, m)
+            if key is None:
                 missing.add(e)
-                found = next(iter(self.params_.values())), next(iter(self.corrections_.values()))
-            (pt[i],), (pp[i],) = _apply_correction(_subset(x, np.array([i])), np.array(astuple(found[0])),
-                                                   np.array(found[1]))
+                key = next(iter(self.params_))
+            rows_of.setdefault(key, []).append(i)
+        for key, rows in rows_of.items():
+            idx = np.array(rows)
+            pt[idx], pp[idx] = _predict_full(_subset(x, idx), np.array(astuple(self.params_[key])),
+                                             np.array(self.corrections_[key]), getattr(self, "trees_", {}).get(key))
         if missing:
             warnings.warn(f"no calibration for engines {sorted(missing)}: used another engine's parameters",
                           CalibrationWarning, stacklevel=2)

@@ -86,8 +86,9 @@ class Efficiency:
     ``e_c`` fraction of peak FLOP/s reached, ``e_m`` fraction of peak bandwidth, ``t_fixed_s``
     per-step overhead (kernel launches, scheduling), ``t_request_s`` per-request overhead before the first
     token (HTTP, tokenization, scheduling; added once to latency), ``t_allreduce_s`` latency of one all-reduce
-    (two per layer under tensor parallelism). The rest shape the serving-benchmark predictions in
-    :mod:`fitting.calibration`.
+    (two per layer under tensor parallelism). The rest (``prefill_interference``, ``prefill_queue``,
+    ``kv_memory_fraction``, ``queue_scale``, ``admission_wait``, ``prefill_wait``) shape the serving-benchmark
+    predictions in :mod:`fitting.calibration`; only ``kv_memory_fraction`` is also used here (KV capacity).
     """
 
     e_c: float = 1.0
@@ -100,6 +101,7 @@ class Efficiency:
     t_request_s: float = 0.0
     queue_scale: float = 1.0
     admission_wait: float = 0.0
+    prefill_wait: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0 < self.e_c <= 5 and 0 < self.e_m <= 5):

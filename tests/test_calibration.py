@@ -90,12 +90,17 @@ def test_bad_inputs(tmp_path) -> None:
         Calibrator().fit(tmp_path / "does-not-exist.csv")
 
 
-def test_h100_silicon_leave_one_out(shared_data) -> None:
-    """The issue's target: calibrated LOO MAPE per (GPU, engine) on the 579 dense aggregated rows."""
-    path = shared_data / "serving" / "h100_silicon.csv"
+@pytest.fixture(scope="module")
+def h100_calibration(shared_data) -> Calibrator:
+    """One full leave-one-out calibration on the real H100 rows, shared by the tests below."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
-        cal = Calibrator(loo=True).fit(path)
+        return Calibrator(loo=True).fit(shared_data / "serving" / "h100_silicon.csv")
+
+
+def test_h100_silicon_leave_one_out(h100_calibration) -> None:
+    """The issue's target: calibrated LOO MAPE per (GPU, engine) on the 579 dense aggregated rows."""
+    cal = h100_calibration
     by = {m["engine"]: m for m in cal.metrics_}
     assert sum(m["rows"] for m in cal.metrics_) == 579
     assert {k: by[k]["rows"] for k in by} == {"sglang": 84, "trtllm": 357, "vllm": 138}
@@ -103,19 +108,58 @@ def test_h100_silicon_leave_one_out(shared_data) -> None:
         assert m["loo_mape_tpot"] <= 10.0, (eng, m)
         assert m["loo_mape_ttft"] < 0.5 * m["naive_mape_ttft"], (eng, m)
         assert m["loo_mape_tpot"] < 0.5 * m["naive_mape_tpot"], (eng, m)
+        # each stage helps out of sample: physics < naive, ridge <= physics (+ noise), trees < ridge for TTFT
+        assert m["physics_loo_mape_ttft"] < 0.5 * m["naive_mape_ttft"], (eng, m)
+        assert m["linear_loo_mape_ttft"] <= m["physics_loo_mape_ttft"] + 0.5, (eng, m)
+        assert m["loo_mape_ttft"] < m["linear_loo_mape_ttft"], (eng, m)
     assert by["sglang"]["loo_mape_ttft"] <= 10.0
+    assert by["vllm"]["loo_mape_ttft"] <= 10.0
     # fitted efficiencies are physical
     for eff in cal.params_.values():
         assert 0 < eff.e_c <= 1 and 0 < eff.e_m <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="TTFT LOO MAPE is 23% (trtllm) and 14% (vllm): benchmark TTFT has "
-                                       "non-monotone queueing effects the step model does not capture")
-def test_h100_silicon_ttft_target_all_engines(shared_data) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CalibrationWarning)
-        cal = Calibrator(loo=True).fit(shared_data / "serving" / "h100_silicon.csv")
-    assert all(m["loo_mape_ttft"] <= 10.0 for m in cal.metrics_)
+@pytest.mark.xfail(strict=True, reason="TTFT LOO MAPE is 10.6% on trtllm (8.0% sglang, 9.1% vllm; physics "
+                                       "alone 26.5%): the Llama-3.1-8B trtllm rows are noisy at batch 64-128 "
+                                       "(e.g. 692 ms vs 275 ms for neighbouring isl)")
+def test_h100_silicon_ttft_target_all_engines(h100_calibration) -> None:
+    assert all(m["loo_mape_ttft"] <= 10.0 for m in h100_calibration.metrics_)
+
+
+def test_tree_stage_is_refitted_inside_each_fold() -> None:
+    """Leaf-size-1 trees interpolate the training rows; an honest LOO cannot beat the 5% noise."""
+    cal = Calibrator(loo=True).fit(_synthetic(noise=0.05, seed=3))
+    m = cal.metrics_[0]
+    assert m["fit_mape_ttft"] < 1.0
+    assert m["loo_mape_ttft"] > 2.5
+    assert {"linear_loo_mape_ttft", "physics_loo_mape_ttft"} <= set(m)
+    # physics-only: no correction, no trees
+    phys = Calibrator(loo=False, correction=False).fit(_synthetic())
+    assert phys.trees_[("H100", "vllm")] == [] and phys.corrections_[("H100", "vllm")] == []
+
+
+def test_prefill_wait_term_hand_computed() -> None:
+    """TTFT gains prefill_wait · t_pre · rho / (1 − rho), rho = B·t_pre / (osl·t_dec + B·t_pre)."""
+    df = _grid().with_columns(silicon_ttft_ms=pl.lit(1.0), silicon_tpot_ms=pl.lit(1.0))
+    x, _, _ = serving_arrays(df)
+    base = Efficiency(e_c=0.5, e_m=0.8, t_fixed_s=2e-3, queue_scale=0.0)
+    t0, p0 = predict_serving(base, x)
+    t1, p1 = predict_serving(Efficiency(e_c=0.5, e_m=0.8, t_fixed_s=2e-3, queue_scale=0.0, prefill_wait=1.0), x)
+    np.testing.assert_allclose(p0, p1)
+    # with no other shape terms: TTFT = t_pre, TPOT = t_dec
+    t_pre, t_dec = t0, p0
+    rho = np.minimum(x["B"] * t_pre / (x["osl"] * t_dec + x["B"] * t_pre), 0.98)
+    np.testing.assert_allclose(t1 - t0, t_pre * rho / (1 - rho), rtol=1e-12)
+
+
+def test_progress_callback_and_bad_hyperparameters() -> None:
+    seen = []
+    Calibrator(loo=True, trees=5, n_jobs=1).fit(_synthetic(noise=0.02), progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (64, 64) and all(t == 64 for _, t in seen)
+    with pytest.raises(TtsplanError, match="trees"):
+        Calibrator(trees=-1).fit(_synthetic())
+    with pytest.raises(TtsplanError, match="n_jobs"):
+        Calibrator(n_jobs=0).fit(_synthetic())
 
 
 def test_moe_rows_are_reported_apart() -> None:
