@@ -1,0 +1,105 @@
+"""`ttsplan plan` and `ttsplan evaluate` through the real typer app."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_plan import synthetic  # tests/ is on sys.path under pytest
+from typer.testing import CliRunner
+
+import cli.plan_cmd
+from cli.main import app
+from planner.plan import Plan
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "s.parquet"
+    synthetic(prompts=24, k=16, configs=("a", "b")).write_parquet(path)
+    return path
+
+
+def test_plan_table(samples: Path) -> None:
+    r = runner.invoke(app, ["plan", str(samples), "--budget", "4/prompt"])
+    assert r.exit_code == 0, r.output
+    for text in ("one strategy and N per configuration", "per-prompt plan", "uniform majority", "recommended:",
+                 "budget: 4 samples per prompt", "Gemma-3-270M on H100", "usd total"):
+        assert text in r.stdout
+
+
+def test_plan_default_budget_is_stated(samples: Path) -> None:
+    r = runner.invoke(app, ["plan", str(samples)])
+    assert r.exit_code == 0, r.output
+    assert "default: the cost of majority vote with N=8" in r.stdout
+
+
+def test_plan_json_and_out(samples: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", str(samples), "--budget", "3000", "--unit", "tokens", "--format", "json",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["budget"] == {"amount": 3000.0, "unit": "tokens", "per_prompt": False}
+    plan = Plan.from_json(out.read_text())
+    assert json.loads(plan.to_json())["configs"] == d["configs"]
+    assert all(c.per_prompt_cost <= 3000 + 1e-9 for c in plan.configs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "1"], "budget must cover the cheapest plan"),
+    (["--unit", "tokns"], 'Did you mean "tokens"'),
+    (["--strategies", "majorty"], 'Did you mean "majority"'),
+    (["--strategies", "best-of-n"], "needs a reward column"),
+    (["--budget", "-3"], "budget must be a finite number > 0"),
+    (["--budget", "1e-6/prompt", "--unit", "usd", "--model", "Qwen3-8Bx"], "Did you mean"),
+])
+def test_plan_bad_input(samples: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "never.json"
+    r = runner.invoke(app, ["plan", str(samples), *args, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not out.exists() and not list(tmp_path.iterdir())  # nothing partially written
+
+
+def test_plan_empty_data(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.parquet"
+    synthetic().clear().write_parquet(empty)
+    r = runner.invoke(app, ["plan", str(empty)])
+    assert r.exit_code == 2 and "at least one row" in r.output
+
+
+def test_plan_without_file_uses_default(monkeypatch: pytest.MonkeyPatch, samples: Path, tmp_path: Path) -> None:
+    monkeypatch.setattr(cli.plan_cmd, "DEFAULT_DATA", tmp_path / "missing.parquet")
+    r = runner.invoke(app, ["plan"])
+    assert r.exit_code == 2 and "python data/make_default.py" in r.output
+    monkeypatch.setattr(cli.plan_cmd, "DEFAULT_DATA", samples)
+    r = runner.invoke(app, ["plan", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["model"] == "Gemma-3-270M"
+
+
+def test_evaluate_json(samples: Path) -> None:
+    r = runner.invoke(app, ["evaluate", str(samples), "--budgets", "5,6", "--pilot", "3", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [x["config"] for x in rows] == ["a", "b"]
+    for x in rows:
+        assert {"config", "savings_vs_uniform_bon", "savings_vs_uniform_majority", "oracle_fraction", "accuracy",
+                "uniform_accuracy"} <= set(x)
+        assert x["savings_vs_uniform_bon"] is None and len(x["budgets"]) == 2
+
+
+def test_evaluate_table_and_errors(samples: Path) -> None:
+    r = runner.invoke(app, ["evaluate", str(samples), "--pilot", "3"])
+    assert r.exit_code == 0, r.output and "savings_vs_uniform_majority" in r.stdout
+    r = runner.invoke(app, ["evaluate", str(samples), "--test-fraction", "1.5"])
+    assert r.exit_code == 2 and "test_fraction must be in (0, 1)" in r.output
+
+
+def test_help_has_examples() -> None:
+    for cmd in ("plan", "evaluate"):
+        r = runner.invoke(app, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example" in r.stdout
