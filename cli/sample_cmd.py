@@ -1,0 +1,140 @@
+"""``ttsplan sample``: one labeled validation pass (k samples per prompt) written as a SampleTable.
+
+torch / transformers / vllm are imported only when the command runs.
+"""
+from __future__ import annotations
+
+import codecs
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.common import TableOrJson, emit, err_console, user_errors
+from features.errors import TtsplanError
+
+HELP = """Sample k completions per prompt and write a graded SampleTable (parquet shards).
+
+PROMPTS is a JSONL file ({id, prompt, answer} per line; problem files with "problem" are wrapped in a
+few-shot template) or tasks:FAMILY[:N] for the built-in task generator (families: larger, smaller,
+next, add, first_letter, last_letter, count).
+
+Runs are resumable: rerun the same command after an interruption and finished chunks are skipped.
+--shard i/n splits the prompts across n processes or GPUs writing to the same --out.
+
+Example:
+
+    ttsplan sample tasks:larger:64 --shots 3 --k 16 --temperature 0.7 --max-new-tokens 6 --out out/larger
+
+    ttsplan sample ../shared/data/problems/gsm8k_test.jsonl --engine vllm --model Qwen/Qwen2.5-0.5B-Instruct --k 64 --out out/gsm8k --shard 0/4
+"""
+
+
+def _load_prompts(spec: str, shots: int, seed: int):
+    from features.tasks import FAMILIES, format_prompt, make_tasks, read_prompts
+
+    if spec.startswith("tasks:"):
+        parts = spec.split(":")
+        family = parts[1] if len(parts) > 1 else ""
+        try:
+            n = int(parts[2]) if len(parts) > 2 else 64
+        except ValueError:
+            raise TtsplanError(f"PROMPTS must be tasks:FAMILY[:N] with an integer N, got {spec!r}.") from None
+        if family not in FAMILIES:
+            from features.errors import did_you_mean
+
+            raise TtsplanError(f"PROMPTS task family must be one of {', '.join(FAMILIES)}, got {family!r}."
+                               f"{did_you_mean(family, FAMILIES)}")
+        return [format_prompt(p, shots, seed=seed) for p in make_tasks(family, n, seed=seed)], True
+    return read_prompts(spec, shots=shots), False
+
+
+@user_errors
+def sample(
+    prompts: str = typer.Argument(..., help="JSONL prompt/problem file, or tasks:FAMILY[:N]."),
+    engine: str = typer.Option("hf", "--engine", help="hf | vllm | replay | openai"),
+    model: Optional[str] = typer.Option(None, "--model", help="hf: 'gemma3-270m' (default) or a local model "
+                                        "directory; vllm: a model name/path; replay: a recorded SampleTable."),
+    k: int = typer.Option(16, "--k", help="samples per prompt"),
+    temperature: float = typer.Option(0.7, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens"),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(..., "--out", help="output directory (chunks + run.json)"),
+    max_prompts: Optional[int] = typer.Option(None, "--max-prompts", min=1),
+    shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes prompts i, i+n, …"),
+    shots: int = typer.Option(0, "--shots", min=0, help="few-shot examples (task families or problem files)"),
+    stop: Optional[str] = typer.Option(None, "--stop", help=r"stop string, escapes allowed (default '\n' for "
+                                       "tasks:, none for files)"),
+    batch_prompts: int = typer.Option(2, "--batch-prompts", min=1, help="prompts per batch (each with all k samples)"),
+    config: Optional[str] = typer.Option(None, "--config", help="config label (replay: which recorded config)"),
+    reward: str = typer.Option("self_certainty", "--reward", help="self_certainty | mean_logprob"),
+    device: str = typer.Option("cpu", "--device", help="hf engine device (cpu, cuda)"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8080"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="openai: env variable with the API key"),
+    chat: bool = typer.Option(False, "--chat", help="openai: use /v1/chat/completions"),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="openai: requests in flight"),
+    top_logprobs: int = typer.Option(5, "--top-logprobs", min=0, max=20, help="openai: top-k logprobs per token"),
+    extra_body: Optional[str] = typer.Option(None, "--extra-body", help="openai: JSON merged into every request, "
+                                             'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for llama.cpp'),
+    no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
+) -> None:
+    from features.sampler import SamplerConfig, ValidationSampler, make_engine, parse_shard
+
+    shard_t = parse_shard(shard)
+    plist, is_tasks = _load_prompts(prompts, shots, seed)
+    stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
+    if engine == "replay":
+        if not model:
+            raise TtsplanError("--model must be a recorded SampleTable for --engine replay, got none.")
+        eng = make_engine("replay", table=model, config=config)
+    elif engine == "openai":  # see docs/openai-engine.md
+        from cli.run_cmd import _extra_body
+
+        eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,
+                          concurrency=concurrency, top_logprobs=top_logprobs,
+                          extra_body=_extra_body(extra_body))
+        eng.check()
+    elif engine == "hf":
+        eng = make_engine("hf", model, device=device)
+    else:
+        eng = make_engine(engine, model)
+    label = config or (f"{eng.model_name}/{Path(prompts).stem if not is_tasks else prompts.split(':')[1]}"
+                       f"/{shots}shot/T{temperature:g}")
+    cfg = SamplerConfig(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                        stop=stops, batch_prompts=batch_prompts, config=label, reward=reward,
+                        keep_text=not no_text)
+    sampler = ValidationSampler(eng, cfg)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    start = time.perf_counter()
+    with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TextColumn("prompts"),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err_console,
+                  transient=False) as bar:
+        task = bar.add_task("sample", total=None, rate="")
+
+        def on_progress(p) -> None:
+            stats = getattr(eng, "stats", None)  # openai: completions/s, tok/s, tokens, retries
+            bar.update(task, completed=p.prompts_done, total=p.prompts_total,
+                       rate=(stats.text() if stats is not None else f"{p.tokens_per_s:.1f} tok/s")
+                       + (f", {p.skipped} resumed" if p.skipped else ""))
+
+        table = sampler.run(plist, out, shard=shard_t, max_prompts=max_prompts, progress=on_progress)
+    elapsed = time.perf_counter() - start
+    import polars as pl
+
+    summary = (table.group_by("config")
+               .agg(pl.col("prompt_id").n_unique().alias("prompts"), pl.len().alias("samples"),
+                    pl.col("correct").mean().alias("accuracy"),
+                    pl.col("output_tokens").mean().alias("mean_output_tokens"),
+                    pl.col("entropy").mean().alias("mean_entropy"))
+               .sort("config"))
+    rows = [{**r, "shard": shard, "out": str(out), "elapsed_s": round(elapsed, 1)} for r in summary.to_dicts()]
+    emit(rows, fmt, title="ttsplan sample")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sample", help=HELP)(sample)

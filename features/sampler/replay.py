@@ -1,0 +1,80 @@
+"""The ``replay`` engine: serve completions from a recorded SampleTable.
+
+Used by tests and by runtime replays: a prompt's samples come back in recorded ``sample_idx``
+order, so the sampler re-grades and re-writes a recorded run without a model.
+
+>>> import polars as pl
+>>> t = pl.DataFrame({"config": ["c"] * 2, "prompt_id": ["p"] * 2, "sample_idx": [0, 1], "text": ["4", "5"]})
+>>> eng = ReplayEngine(t)
+>>> [c.text for c in eng.generate([Prompt("p", "…")], SamplerConfig(k=2))[0]]
+['4', '5']
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from features.errors import TtsplanError
+from features.sampler.base import Completion, SamplerConfig
+from features.schema import validate_sample_table
+from features.tasks import Prompt
+
+
+class ReplayEngine:
+    """Serve recorded samples. ``config`` picks one configuration when the table holds several.
+
+    Completions carry the recorded ``text`` (or, when text was not kept, the recorded ``answer``).
+    """
+
+    name = "replay"
+
+    def __init__(self, table: pl.DataFrame | str | Path | None = None, config: str | None = None):
+        if table is None:
+            raise TtsplanError("the replay engine must be given a recorded sample table (--model PATH), got none.")
+        if not isinstance(table, pl.DataFrame):
+            from features.io import read_samples
+
+            table = read_samples(table)
+        else:
+            table = validate_sample_table(table)
+        configs = table["config"].unique().sort().to_list()
+        if config is None and len(configs) > 1:
+            raise TtsplanError(f"the replay table must hold one configuration or --config must pick one, got "
+                               f"{len(configs)} ({', '.join(configs[:4])}{', …' if len(configs) > 4 else ''}).")
+        if config is not None:
+            if config not in configs:
+                from features.errors import did_you_mean
+
+                raise TtsplanError(f"--config must be one of the recorded configurations, got {config!r}."
+                                   f"{did_you_mean(config, configs)}")
+            table = table.filter(pl.col("config") == config)
+        self.table = table
+        models = table["model"].drop_nulls().unique().to_list()
+        self.model_name = models[0] if len(models) == 1 else "replay"
+        self._by_prompt = {pid: df.sort("sample_idx") for (pid,), df in table.group_by(["prompt_id"])}
+
+    def provenance(self) -> dict:
+        return {"engine": self.name, "model": self.model_name, "rows": self.table.height}
+
+    def generate(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> list[list[Completion]]:
+        out = []
+        for p in prompts:
+            df = self._by_prompt.get(p.id)
+            if df is None:
+                raise TtsplanError(f"prompt {p.id!r} must be in the recorded table to replay it, got no rows.")
+            if df.height < cfg.k:
+                raise TtsplanError(f"prompt {p.id!r} must have at least k={cfg.k} recorded samples, got {df.height}.")
+            group = []
+            for r in df.head(cfg.k).iter_rows(named=True):
+                text = r["text"] if r["text"] is not None else r["answer"]
+                group.append(Completion(text=text or "", output_tokens=r["output_tokens"] or 0,
+                                        prompt_tokens=r["prompt_tokens"], logprob=r["logprob"],
+                                        entropy=r["entropy"], reward=r["reward"],
+                                        finish_reason=r["finish_reason"]))
+            out.append(group)
+        return out
+
+
+__all__ = ["ReplayEngine"]
