@@ -14,7 +14,9 @@ configuration
   baselines: uniform N per strategy and Snell-style difficulty bins.
 
 The budget applies to each configuration separately (each is one way to run the task);
-``Plan.recommended_config`` is the configuration with the highest planned accuracy.
+``Plan.recommended_config`` is the configuration with the highest planned accuracy;
+``Plan.recommended_by_dataset()`` gives the best one per task (configurations of different tasks are
+not alternatives), and those are the ones marked ``*`` in the tables.
 
 >>> import polars as pl
 >>> from features.schema import validate_sample_table
@@ -33,7 +35,7 @@ import json
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -116,6 +118,7 @@ class ConfigPlan:
     strategy_mix: tuple[tuple[str, int], ...]
     mean_n: float
     baselines: tuple[Baseline, ...]
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ class Plan:
         gpu = self.gpu or "GPU"
         out = []
         for c in self.configs:
-            name = c.config + (" *" if c.config == self.recommended_config else "")
+            name = c.config + (" *" if c.config in self.recommended_by_dataset().values() else "")
             if view == "per-prompt":
                 bins = next((b for b in c.baselines if b.name == "difficulty-bins"), None)
                 out.append({"config": name, "plan accuracy [90%]": acc(c.per_prompt_accuracy, c.per_prompt_low,
@@ -242,6 +245,17 @@ class Plan:
                   "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "cost": pl.Float64}
         return pl.DataFrame(rows, schema=schema)
 
+    def recommended_by_dataset(self) -> dict[str, str]:
+        """The best configuration of each task (``dataset``): configurations of different tasks are
+        not alternatives to each other. One entry per dataset, sorted by name."""
+        best: dict[str, ConfigPlan] = {}
+        for c in self.configs:
+            key = c.dataset or ""
+            if key not in best or (c.per_prompt_accuracy, -c.per_prompt_cost) > (
+                    best[key].per_prompt_accuracy, -best[key].per_prompt_cost):
+                best[key] = c
+        return {k: best[k].config for k in sorted(best)}
+
     def describe(self) -> str:
         """A few human sentences: budget, recommendation, gain over the uniform baseline."""
         best = next(c for c in self.configs if c.config == self.recommended_config)
@@ -251,11 +265,15 @@ class Plan:
                  + f"; strategies: {', '.join(self.strategies)}; mode: {self.mode}"
                  + (f" (pilot k0={self.pilot_k0}, pilot cost counted)" if self.pilot_k0 else "")
                  + (f"; priced for {self.model} on {self.gpu}" if self.model else "")]
-        lines.append(f"recommended: config {best.config!r} with {best.strategy} N={best.n} "
-                     f"(predicted accuracy {best.expected_accuracy:.3f}, interval {best.accuracy_low:.3f}–"
-                     f"{best.accuracy_high:.3f}); per-prompt plan {best.per_prompt_accuracy:.3f} "
-                     f"({best.per_prompt_low:.3f}–{best.per_prompt_high:.3f})"
-                     if best.strategy else f"recommended: config {best.config!r}")
+        by_dataset = self.recommended_by_dataset()
+        for dataset, config in (by_dataset.items() if len(by_dataset) > 1 else [(None, best.config)]):
+            c = next(c for c in self.configs if c.config == config)
+            head = f"recommended for {dataset}: " if dataset else "recommended: "
+            lines.append(f"{head}config {c.config!r} with {c.strategy} N={c.n} "
+                         f"(predicted accuracy {c.expected_accuracy:.3f}, interval {c.accuracy_low:.3f}–"
+                         f"{c.accuracy_high:.3f}); per-prompt plan {c.per_prompt_accuracy:.3f} "
+                         f"({c.per_prompt_low:.3f}–{c.per_prompt_high:.3f})"
+                         if c.strategy else f"{head}config {c.config!r}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -604,6 +622,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     else:
         prep = prepare(table, unit, strategies, grid, cost_model, pilot, confidence, batch_prompts)
     is_default = budget is None
+    datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
     cfg_plans, allocs = [], []
     for cfg in prep.configs:
         b = budget
@@ -618,7 +637,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
                 gi = min(int(np.searchsorted(prep.grid, DEFAULT_BUDGET_N)), len(prep.grid) - 1)
                 b = Budget(float(prep.costs[unit][r][:, ref, gi].mean()), unit, per_prompt=True)
         cp, al, _ = plan_config(prep, cfg, b, risk_averse, pilot)
-        cfg_plans.append(cp)
+        cfg_plans.append(replace(cp, dataset=datasets.get(cfg)))
         allocs += al
     if is_default:
         budget = Budget(DEFAULT_BUDGET_N, "samples", per_prompt=True) if unit == "samples" else \

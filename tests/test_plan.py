@@ -193,3 +193,17 @@ def test_calibration_matches_exact_curves(table: pl.DataFrame) -> None:
         assert uni.n == 8 and uni.expected_accuracy == pytest.approx(want, abs=0.01)  # up to clipping at 0 and 1
     raw = make_plan(table, Budget(8, "samples", per_prompt=True), calibrate=False)
     assert any("calibrated" in n for n in plan.notes) and not any("calibrated" in n for n in raw.notes)
+
+
+def test_recommendation_per_task() -> None:
+    """Configurations of different tasks are not alternatives: one recommendation per dataset."""
+    easy = synthetic(configs=("easy-a", "easy-b"), seed=1).with_columns(pl.lit("easy").alias("dataset"))
+    hard = synthetic(configs=("hard-a",), seed=2).with_columns(
+        pl.lit("hard").alias("dataset"), (pl.col("correct") & (pl.col("sample_idx") % 3 == 0)).alias("correct"))
+    plan = make_plan(validate_sample_table(pl.concat([easy, hard])), strategies=["majority"])
+    by_dataset = plan.recommended_by_dataset()
+    assert set(by_dataset) == {"easy", "hard"} and by_dataset["hard"] == "hard-a"
+    easy_best = max((c for c in plan.configs if c.dataset == "easy"), key=lambda c: c.per_prompt_accuracy)
+    assert by_dataset["easy"] == easy_best.config
+    assert "recommended for hard:" in plan.describe()
+    assert Plan.from_json(plan.to_json()).recommended_by_dataset() == by_dataset
