@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
+from cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
 
 
 class GroupBy(str, Enum):
@@ -62,9 +62,7 @@ def calibrate(
                          include_moe=include_moe, trees=trees).fit(
             csv, progress=lambda done, total: bar.update(task, completed=done, total=total))
         test = cal.evaluate(evaluate) if evaluate is not None else None
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            err_console.print(f"[yellow]warning:[/] {w.message}", markup=True, highlight=False)
+    print_warnings(caught)
     overall = cal.overall()
     report = {
         "loo_mape_ttft": overall.get("loo_mape_ttft"), "loo_mape_tpot": overall.get("loo_mape_tpot"),

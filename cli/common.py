@@ -54,6 +54,16 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def print_warnings(caught: list) -> None:
+    """User-facing warnings (UserWarning subclasses) as one yellow line each on stderr, deduplicated."""
+    seen: set[str] = set()
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, UserWarning) and msg not in seen:
+            seen.add(msg)
+            err_console.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False)
+
+
 def parse_int_list(text: str, name: str) -> list[int]:
     """Parse ``"1,2,4"`` (or ``"1-8"`` ranges) into sorted unique positive ints."""
     out: set[int] = set()

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
+from cli.common import TableOrJson, emit, print_warnings, user_errors
 from features.errors import TtsplanError
 
 
@@ -70,7 +70,7 @@ def extrapolate(
         try:
             report = extrapolate_report(list(files), fit_k, predict_k, laws, seed, n_boot)
         finally:
-            _print_warnings(caught)
+            print_warnings(caught)
     if fmt.value == "json":
         emit(report, "json", out)
         return
@@ -78,16 +78,6 @@ def extrapolate(
     rows += [{"config": "(mean over configs)", "law": law, "abs_error": v} for law, v in report["mean_abs_error"].items()]
     emit(rows, "table", out, title=f"pass@{predict_k} extrapolated from {fit_k} samples per prompt",
          columns=["config", "law", "predicted", "ci_low", "ci_high", "actual", "abs_error"])
-
-
-def _print_warnings(caught: list) -> None:
-    """User-facing warnings (UserWarning subclasses) as one yellow line each on stderr, deduplicated."""
-    seen: set[str] = set()
-    for w in caught:
-        msg = str(w.message)
-        if issubclass(w.category, UserWarning) and msg not in seen:
-            seen.add(msg)
-            err_console.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

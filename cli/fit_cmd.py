@@ -8,7 +8,14 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from cli.common import TableOrJson, emit, err_console, to_json, user_errors
+from cli.common import (
+    TableOrJson,
+    emit,
+    err_console,
+    print_warnings,
+    to_json,
+    user_errors,
+)
 from features.errors import TtsplanError
 from features.io import read_table, to_counts, write_atomic
 
@@ -99,7 +106,7 @@ def fit(
             report = fit_report(table, target.value, n, features=features, k_features=k_features, alpha=alpha,
                                 n_boot=n_boot, seed=seed)
         finally:
-            _print_warnings(caught)
+            print_warnings(caught)
     if out is not None:
         write_atomic(out, to_json(report) + "\n")
         err_console.print(f"wrote {out}")
@@ -107,16 +114,6 @@ def fit(
         emit(report, "json")
     else:
         emit(_rows(report), "table", title=f"gain predictor: {target.value}@{n} − pass@1")
-
-
-def _print_warnings(caught: list) -> None:
-    """User-facing warnings (UserWarning subclasses) as one yellow line each on stderr, deduplicated."""
-    seen: set[str] = set()
-    for w in caught:
-        msg = str(w.message)
-        if issubclass(w.category, UserWarning) and msg not in seen:
-            seen.add(msg)
-            err_console.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
+from cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
 
 HELP = """Import repeated-sampling outputs that already exist into a validated SampleTable (parquet),
 with the source files and import options stored as provenance in the parquet metadata.
@@ -64,8 +64,7 @@ def import_command(
         result = import_to_parquet(name, paths, out, prompts=prompts, mapping=parse_mapping(map_), config=config,
                                    model=model, dataset=dataset, kind=kind, reward_agg=reward_agg,
                                    filter_name=filter_name, metric=metric)
-    for w in caught:
-        err_console.print(f"[yellow]warning:[/] {w.message}", markup=True, highlight=False)
+    print_warnings(caught)
     err_console.print(f"wrote {out} ({result.table.height:,} samples)")
     rows = result.summary().to_dicts()
     if getattr(format, "value", format) == "json":
