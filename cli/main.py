@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 #: one module per command, ``cli/<name>_cmd.py``, each with ``register(app)``.
-COMMANDS: tuple[str, ...] = ("curves", "features", "replay", "fit", "extrapolate", "estimate", "calibrate", "sample", "plan", "evaluate", "import", "export", "report")
+COMMANDS: tuple[str, ...] = ("curves", "features", "replay", "fit", "extrapolate", "estimate", "calibrate", "sample", "plan", "evaluate", "import", "export", "report", "run")
 
 
 def _register() -> None:

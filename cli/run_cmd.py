@@ -1,0 +1,143 @@
+"""``ttsplan run``: execute a plan with a sampler engine, stopping prompts adaptively.
+
+torch / transformers / vllm / httpx are imported only when the command runs.
+"""
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import typer
+
+from cli.common import TableOrJson, emit, err_console, user_errors
+from features.errors import TtsplanError
+
+HELP = """Execute a plan: sample each planned prompt up to its allocated N with an engine, let an adaptive
+stopping rule end prompts early, and write a SampleTable, per-prompt results and a summary of
+accuracy (when the prompts carry gold answers) and cost (samples, tokens).
+
+PROMPTS (--prompts) is the JSONL prompt file the plan's prompt ids come from, or tasks:FAMILY[:N].
+--adaptive picks a stopping rule (beta, horizon, esc, weighted, pilot, budget; --threshold is its
+knob); without it every prompt gets exactly its planned N. The run checkpoints atomically: after a
+crash or a dead server, rerun the same command and it resumes without repeating or losing samples.
+
+Outputs in --out: samples.parquet, result.parquet, summary.json (+ parts/, session.json, run.json).
+
+Example:
+
+    ttsplan run plan.json --prompts prompts.jsonl --engine openai --base-url http://127.0.0.1:8080 --adaptive beta --out out/run
+
+    ttsplan run plan.json --prompts tasks:larger:64 --shots 3 --engine hf --adaptive esc --threshold 4 --out out/run-hf
+"""
+
+
+def _extra_body(text: str | None) -> dict | None:
+    """Parse --extra-body JSON (an object)."""
+    if text is None:
+        return None
+    import json
+
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TtsplanError(f"--extra-body must be a JSON object, got a parse error ({exc.msg}) in {text!r}.") from None
+    if not isinstance(obj, dict):
+        raise TtsplanError(f"--extra-body must be a JSON object, got {type(obj).__name__}.")
+    return obj
+
+
+@user_errors
+def run_cmd(
+    plan: Path = typer.Argument(..., help="Plan JSON written by `ttsplan plan --out`."),
+    prompts: str = typer.Option(..., "--prompts", help="JSONL prompt file (id, prompt, answer) or tasks:FAMILY[:N]."),
+    engine: str = typer.Option("hf", "--engine", help="hf | vllm | openai | replay"),
+    out: Path = typer.Option(..., "--out", help="output directory (resumable)"),
+    adaptive: str | None = typer.Option(None, "--adaptive", help="stopping rule: beta, horizon, esc, weighted, "
+                                           "pilot, budget (default: the plan's fixed N)"),
+    threshold: float | None = typer.Option(None, "--threshold", help="the rule's knob (default: the rule's)"),
+    min_n: int | None = typer.Option(None, "--min-n", min=1, help="fewest samples per prompt (default: the rule's)"),
+    max_samples: int | None = typer.Option(None, "--max-samples", min=0, help="global budget: total samples"),
+    config: str | None = typer.Option(None, "--config", help="plan configuration to run (default: recommended)"),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8080"),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="openai: env variable with the API key"),
+    model: str | None = typer.Option(None, "--model", help="hf: model (default gemma3-270m); vllm: model; openai: "
+                                        "served model name (default: the only one); replay: a recorded SampleTable"),
+    chat: bool = typer.Option(False, "--chat", help="openai: use /v1/chat/completions"),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="openai: requests in flight"),
+    top_logprobs: int = typer.Option(5, "--top-logprobs", min=-1, max=20, help="openai: top-k logprobs per token (-1: none; llama.cpp is much faster without; "
+                                     "they feed the entropy estimate)"),
+    extra_body: str | None = typer.Option(None, "--extra-body", help="openai: JSON merged into every request, "
+                                             'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for llama.cpp'),
+    temperature: float = typer.Option(0.7, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens"),
+    seed: int = typer.Option(0, "--seed"),
+    shots: int = typer.Option(0, "--shots", min=0, help="few-shot examples (task families or problem files)"),
+    stop: str | None = typer.Option(None, "--stop", help=r"stop string, escapes allowed (default '\n' for "
+                                       "tasks:, none for files)"),
+    reward: str = typer.Option("self_certainty", "--reward", help="self_certainty | mean_logprob (openai: "
+                               "mean_logprob only)"),
+    batch: int = typer.Option(8, "--batch", min=1, help="hf/vllm: samples per model batch"),
+    device: str = typer.Option("cpu", "--device", help="hf engine device"),
+    no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
+) -> None:
+    from cli.sample_cmd import _load_prompts
+    from features.sampler import SamplerConfig, make_engine
+    from planner.plan import Plan
+    from planner.run import run_plan
+
+    if not plan.is_file():
+        raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "
+                           "`ttsplan plan ... --out plan.json`.")
+    the_plan = Plan.from_json(plan.read_text())
+    plist, is_tasks = _load_prompts(prompts, shots, seed)
+    stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
+    if engine == "openai":
+        eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,
+                          concurrency=concurrency, top_logprobs=None if top_logprobs < 0 else top_logprobs,
+                          extra_body=_extra_body(extra_body))
+        eng.check()
+    elif base_url is not None:
+        raise TtsplanError(f"--base-url must go with --engine openai, got --engine {engine}.")
+    elif engine == "replay":
+        if not model:
+            raise TtsplanError("--model must be a recorded SampleTable for --engine replay, got none.")
+        eng = make_engine("replay", table=model, config=config)
+    elif engine == "hf":
+        eng = make_engine("hf", model, device=device)
+    else:
+        eng = make_engine(engine, model)
+    cfg = SamplerConfig(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                        stop=stops, reward=reward, keep_text=not no_text)
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("run"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err_console) as bar:
+        task = bar.add_task("run", total=None, info="")
+
+        def on_progress(p) -> None:
+            info = (f"{p.open_prompts}/{p.prompts} prompts open, {p.output_tokens} tok, "
+                    f"{p.samples_per_s:.2f} samples/s" + (f" [{p.engine}]" if p.engine else "")
+                    + (f", {p.resumed} resumed" if p.resumed else ""))
+            # planned samples are an upper bound: the bar ends early when prompts stop early
+            bar.update(task, completed=p.samples, total=p.planned if p.open_prompts else p.samples, info=info)
+
+        res = run_plan(the_plan, plist, eng, out, config=config, rule=adaptive, threshold=threshold, min_n=min_n,
+                       budget=max_samples, sampling=cfg, batch=batch, progress=on_progress)
+    s = res.summary
+    keys = ("config", "engine", "rule", "prompts", "accuracy", "samples", "planned_samples", "samples_saved",
+            "mean_samples", "stopped_rule", "stopped_cap", "output_tokens", "prompt_tokens", "resumed_samples",
+            "elapsed_s", "out")
+    emit([{k: s[k] for k in keys}] if fmt.value == "table" else s, fmt, title="ttsplan run")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", help=HELP)(run_cmd)
