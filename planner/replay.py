@@ -46,8 +46,12 @@ class ConfigSamples:
     k: np.ndarray          # int32 (P,): recorded samples per prompt
 
 
-def prepare(table: pl.DataFrame) -> list[ConfigSamples]:
-    """Split a validated SampleTable into per-config matrices."""
+def prepare(table: pl.DataFrame, with_rewards: bool = True) -> list[ConfigSamples]:
+    """Split a validated SampleTable into per-config matrices.
+
+    ``with_rewards``: carry the reward column (needed only by reward-weighted rules, which require
+    rewards in [0, 1]); rules that ignore rewards replay tables with any reward scale.
+    """
     problems = []
     if not has_values(table, "answer"):
         problems.append('column "answer" must carry the extracted answers, got none. Extract answers first.')
@@ -56,7 +60,7 @@ def prepare(table: pl.DataFrame) -> list[ConfigSamples]:
     elif table.get_column("correct").null_count():
         problems.append(f'column "correct" must be graded for every sample, got '
                         f'{table.get_column("correct").null_count()} null(s). Grade or drop those rows.')
-    rewards_present = has_values(table, "reward")
+    rewards_present = with_rewards and has_values(table, "reward")
     if rewards_present:
         r = table.get_column("reward").drop_nulls()
         if (r < 0).any() or (r > 1).any():
@@ -153,7 +157,7 @@ def replay(table: pl.DataFrame, rule: str, threshold: float | None = None, *, ma
         problems.append(f"max_n must be an integer >= 1, got {max_n!r}.")
     if problems:
         raise TtsplanError("replay: " + " ".join(problems))
-    configs = list(configs) if configs is not None else prepare(table)
+    configs = list(configs) if configs is not None else prepare(table, make_rule(rule).uses_weights)
     rows = []
     for salt, cs in enumerate(configs):
         k_max = int(cs.k.max())
@@ -193,9 +197,9 @@ def sweep(table: pl.DataFrame, rule: str, thresholds: Sequence[float] | None = N
     """:func:`replay` at each threshold of the rule's grid (``SWEEP_GRIDS``): accuracy vs mean samples.
 
     The same sample orders are used at every threshold (common random numbers)."""
-    make_rule(rule)  # name check first
+    uses_weights = make_rule(rule).uses_weights  # name check first
     grid = list(thresholds) if thresholds else list(SWEEP_GRIDS[rule])
-    configs = prepare(table)
+    configs = prepare(table, uses_weights)
     rows = []
     for t in grid:
         rows.extend(replay(table, rule, t, max_n=max_n, min_n=min_n, orders=orders, seed=seed, configs=configs))

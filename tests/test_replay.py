@@ -152,3 +152,16 @@ def test_weighted_rule_uses_rewards_in_replay():
     assert w["accuracy"] == 1.0 and b["accuracy"] == 0.0 and w["sc_accuracy"] == 0.0
     with pytest.raises(TtsplanError, match="reward"):
         replay(t.with_columns(pl.col("reward") * 10), "weighted")
+
+
+def test_rules_without_weights_accept_any_reward_scale():
+    # self-certainty rewards (the embedded data) are not in [0, 1]: only the weighted rule needs them there
+    recs = [{"config": "c", "prompt_id": "p", "sample_idx": j, "answer": a, "correct": a == "2", "reward": 10.0 + j}
+            for j, a in enumerate(["2", "2", "2", "1", "2"])]
+    t = validate_sample_table(pl.DataFrame(recs))
+    for rule in ("beta", "horizon", "esc"):
+        (row,) = replay(t, rule, orders=3, seed=0)
+        assert row["sc_accuracy"] == 1.0
+    assert sweep(t, "beta", [0.9], orders=2)
+    with pytest.raises(TtsplanError, match=r"must lie in \[0, 1\] for the weighted rule"):
+        replay(t, "weighted")
