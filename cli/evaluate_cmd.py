@@ -67,4 +67,5 @@ def evaluate_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("evaluate", help=HELP)(evaluate_command)
+    app.command("evaluate", help=HELP,
+                short_help="Score the planner on held-out prompts against uniform baselines.")(evaluate_command)

@@ -117,4 +117,5 @@ def export_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("export", help=HELP)(export_command)
+    app.command("export", help=HELP,
+                short_help="Turn a plan into an OpenAI / vLLM batch request file.")(export_command)

@@ -76,4 +76,5 @@ def import_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import", help=HELP)(import_command)
+    app.command("import", help=HELP,
+                short_help="Import lm-eval, search-and-learn, OpenAI batch or mapped files into a SampleTable.")(import_command)

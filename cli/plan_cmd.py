@@ -89,4 +89,5 @@ def plan_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan", help=HELP)(plan_command)
+    app.command("plan", help=HELP,
+                short_help="Choose strategy and N per configuration and per prompt under a budget.")(plan_command)

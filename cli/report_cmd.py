@@ -95,4 +95,5 @@ def report_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("report", help=HELP)(report_command)
+    app.command("report", help=HELP,
+                short_help="Write figures, figures.json and index.html for sample tables.")(report_command)

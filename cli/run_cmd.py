@@ -140,4 +140,5 @@ def run_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run", help=HELP)(run_cmd)
+    app.command("run", help=HELP,
+                short_help="Execute a plan with an engine, stopping prompts adaptively.")(run_cmd)
