@@ -58,6 +58,7 @@ from features.errors import SchemaError, TtsplanError
 from features.grading import extract_answer, grade
 from features.io import write_atomic, write_parquet_atomic
 from features.sampler.base import Completion, SamplerConfig
+from features.sampler.runner import check_run_params
 from features.schema import SAMPLE_SCHEMA, validate_sample_table
 from features.tasks import Prompt
 from planner.adaptive import AdaptiveSession
@@ -224,15 +225,7 @@ class _Run:
 
     def open_or_resume(self) -> AdaptiveSession:
         params = self.params()
-        run_file = self.out / RUN_FILE
-        if run_file.exists():
-            old = json.loads(run_file.read_text())
-            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-            if diff:
-                raise TtsplanError(f"{self.out} must hold a run with the same parameters to resume, got a "
-                                   f"different {', '.join(diff)}. Use another --out directory.")
-        else:
-            write_atomic(run_file, json.dumps(params, indent=2, sort_keys=True) + "\n")
+        check_run_params(self.out / RUN_FILE, params, self.out)
         sess_file = self.out / SESSION_FILE
         if sess_file.exists():
             state = json.loads(sess_file.read_text())

@@ -57,6 +57,18 @@ class Progress:
         return self.tokens / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def check_run_params(run_file: Path, params: dict, out_dir: Path) -> None:
+    """Record ``params`` in ``run_file`` on the first run; on a rerun, refuse to resume with other ones."""
+    if run_file.exists():
+        old = json.loads(run_file.read_text())
+        diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+        if diff:
+            raise TtsplanError(f"{out_dir} must hold a run with the same parameters to resume, got a "
+                               f"different {', '.join(diff)}. Use another --out directory.")
+    else:
+        write_atomic(run_file, json.dumps(params, indent=2, sort_keys=True) + "\n")
+
+
 def parse_shard(text: str | None) -> tuple[int, int]:
     """``"i/n"`` → ``(i, n)`` with ``0 <= i < n``.
 
@@ -122,15 +134,7 @@ class ValidationSampler:
                   "sampling": self.config.params(),
                   "prompts_sha256": hashlib.sha256("\n".join(f"{p.id}\t{p.prompt}\t{p.answer}"
                                                              for p in prompts).encode()).hexdigest()}
-        run_file = out_dir / slug(self.config_name) / RUN_FILE
-        if run_file.exists():
-            old = json.loads(run_file.read_text())
-            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-            if diff:
-                raise TtsplanError(f"{out_dir} must hold a run with the same parameters to resume, got a "
-                                   f"different {', '.join(diff)}. Use another --out directory.")
-        else:
-            write_atomic(run_file, json.dumps(params, indent=2, sort_keys=True) + "\n")
+        check_run_params(out_dir / slug(self.config_name) / RUN_FILE, params, out_dir)
         return params
 
     def chunks(self, prompts: Sequence[Prompt], shard: tuple[int, int] = (0, 1)) -> list[tuple[str, list[Prompt]]]:
@@ -202,4 +206,5 @@ def run_metadata(path: str | Path) -> dict:
     return read_metadata(path)
 
 
-__all__ = ["ValidationSampler", "Progress", "parse_shard", "collect", "slug", "run_metadata", "RUN_FILE"]
+__all__ = ["ValidationSampler", "Progress", "parse_shard", "collect", "slug", "run_metadata", "RUN_FILE",
+           "check_run_params"]
