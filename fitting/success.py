@@ -29,9 +29,12 @@ Models
 - maj@N: three-way answer model — correct answer with probability p, the strongest wrong answer with
   q = ρ(1 − p), the rest spread over singletons (they only tie when every count is 1). ρ (share of the wrong mass on the modal wrong answer)
   is shrunk towards the config's pooled value. maj@N = P(X_c > X_w) + ½ P(X_c = X_w ≥ 1), exact by
-  conditioning on X_c + X_w ~ Bin(N, p + q) (normal approximation above N = 2,000), at the posterior mean p.
+  conditioning on X_c + X_w ~ Bin(N, p + q) (normal approximation above N = 2,000), averaged over the
+  posterior of p (``quadrature_points`` equal-probability quantiles; maj@N is nearly a step in p at large N,
+  so plugging in the posterior mean would round every uncertain prompt to 0 or 1).
 - BoN@N: Gaussian rewards per class (correct / wrong) with prompt means shrunk to the config means and
-  a pooled spread; BoN@N = ∫ N p φ₁(r) F(r)^{N−1} dr with F = pΦ₁ + (1 − p)Φ₀ (grid quadrature).
+  a pooled spread; BoN@N = ∫ N p φ₁(r) F(r)^{N−1} dr with F = pΦ₁ + (1 − p)Φ₀ (grid quadrature), averaged
+  over the posterior of p like maj@N.
 - Intervals: every value is increasing in p, so the bounds are the values at the posterior quantiles of p.
 
 >>> import polars as pl
@@ -54,7 +57,7 @@ from scipy import optimize, special, stats
 from sklearn.exceptions import NotFittedError
 
 from features.errors import TtsplanError, did_you_mean
-from features.schema import has_values, split_configs_by_dataset  # noqa: F401 (re-exported)
+from features.schema import has_values, split_configs_by_dataset
 
 STRATEGIES = ("pass", "maj", "bon")
 _MIN_CONC, _MAX_CONC = 1e-3, 1e6
@@ -251,6 +254,7 @@ class PromptPosteriors:
     confidence: float = 0.9
     source: str = "labeled"
     notes: tuple[str, ...] = field(default=())
+    quadrature_points: int = 12
 
     def __post_init__(self) -> None:
         problems = []
@@ -260,6 +264,8 @@ class PromptPosteriors:
             problems.append("a and b must be finite and > 0")
         if not 0 < self.confidence < 1:
             problems.append(f"confidence must be in (0, 1), got {self.confidence}")
+        if not (isinstance(self.quadrature_points, int) and self.quadrature_points >= 1):
+            problems.append(f"quadrature_points must be an integer >= 1, got {self.quadrature_points!r}")
         if problems:
             raise TtsplanError("PromptPosteriors: " + "; ".join(problems) + ".")
 
@@ -276,6 +282,7 @@ class PromptPosteriors:
         return stats.beta.ppf(q, self.a, self.b)
 
     def _value_at_p(self, strategy: str, p: np.ndarray, grid: list[int]) -> np.ndarray:
+        p = np.clip(p, 1e-12, 1 - 1e-12)  # scipy's binomial pmf overflows for p within ~1e-300 of 0 or 1
         if strategy == "pass":
             return pass_at_n_point(p, grid)
         if strategy == "maj":
@@ -291,26 +298,44 @@ class PromptPosteriors:
     def expected_accuracy(self, strategy: str, n_grid: Sequence[int] | int) -> np.ndarray:
         """Expected accuracy per prompt (prompts × len(n_grid)).
 
-        pass: exact posterior expectation; maj/bon: value at the posterior mean p.
+        pass: exact posterior expectation; maj/bon: the posterior of p is cut into ``quadrature_points``
+        equal-probability bins, each represented by its conditional mean (so E[p], and maj@1 = pass@1,
+        are exact), and the values there are averaged.
         """
         _check_strategy(strategy)
         grid = _check_grid(n_grid)
         if strategy == "pass":
             return pass_at_n_beta(self.a, self.b, grid)
-        return self._value_at_p(strategy, self.p_mean, grid)
+        return np.mean([self._value_at_p(strategy, p, grid) for p in self.p_nodes()], axis=0)
 
-    def accuracy_bounds(self, strategy: str, n_grid: Sequence[int] | int,
+    def p_nodes(self) -> np.ndarray:
+        """Conditional means of p in ``quadrature_points`` equal-probability bins of each prompt's posterior
+        (Q × prompts); their average is the posterior mean exactly."""
+        q = self.quadrature_points
+        edges = np.vstack([np.zeros_like(self.a)] + [self.p_quantile(j / q) for j in range(1, q)]
+                          + [np.ones_like(self.a)])
+        upper = special.betainc(self.a + 1, self.b, edges)  # P(p <= x) under Beta(a + 1, b)
+        nodes = self.p_mean * q * np.diff(upper, axis=0)
+        return np.clip(nodes, edges[:-1], edges[1:])
+
+    def quantile_bounds(self, strategy: str, n_grid: Sequence[int] | int,
                         confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Equal-tailed credible bounds (lower, upper), each prompts × len(n_grid)."""
+        """Values at the equal-tailed posterior quantiles of p (lower, upper), each prompts × len(n_grid)."""
         _check_strategy(strategy)
         grid = _check_grid(n_grid)
         conf = self.confidence if confidence is None else confidence
         if not 0 < conf < 1:
             raise TtsplanError(f"confidence must be in (0, 1), got {conf}.")
         alpha = (1 - conf) / 2
-        lo = self._value_at_p(strategy, self.p_quantile(alpha), grid)
-        hi = self._value_at_p(strategy, self.p_quantile(1 - alpha), grid)
-        mid = self.expected_accuracy(strategy, grid)
+        return (self._value_at_p(strategy, self.p_quantile(alpha), grid),
+                self._value_at_p(strategy, self.p_quantile(1 - alpha), grid))
+
+    def accuracy_bounds(self, strategy: str, n_grid: Sequence[int] | int,
+                        confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed credible bounds (lower, upper), each prompts × len(n_grid), widened to contain
+        :meth:`expected_accuracy`."""
+        lo, hi = self.quantile_bounds(strategy, n_grid, confidence)
+        mid = self.expected_accuracy(strategy, n_grid)
         return np.minimum(lo, mid), np.maximum(hi, mid)
 
     def predict(self, strategy: str, n_grid: Sequence[int] | int) -> pl.DataFrame:

@@ -116,57 +116,23 @@ class Strategy:
         return 0.5 * (maj + bon)  # best-of-majority
 
 
-#: posterior quantile nodes used to integrate maj@N / BoN@N over a prompt's Beta posterior of p.
-POSTERIOR_NODES = 12
-
-
 def posterior_expected(success: Any, metric: str, grid: Sequence[int]) -> np.ndarray:
-    """E over the prompt's Beta(a, b) posterior of p of the metric's value at N (prompts × grid).
+    """E over each prompt's posterior of p of the metric's value at N (prompts × grid).
 
-    ``pass`` is exact (the success model's closed form). ``maj`` and ``bon`` are averaged over
-    :data:`POSTERIOR_NODES` equal-mass quantile nodes of the posterior instead of being evaluated at the
-    posterior mean: with a few pilot samples the posterior is wide, and the value at the mean p
-    (a convex/concave transform) badly overstates what voting buys.
+    Delegates to ``success.expected_accuracy``: ``pass`` is exact, ``maj`` and ``bon`` are averaged over
+    equal-probability bins of the Beta posterior (:meth:`fitting.success.PromptPosteriors.p_nodes`) rather
+    than evaluated at the posterior mean: with a few pilot samples the posterior is wide and the value
+    at the mean p badly misstates what voting buys.
     """
-    from scipy import stats
-
-
-    post = getattr(success, "posteriors_", success)
-    grid = [int(g) for g in grid]
-    if metric == "pass" or not hasattr(post, "a"):
-        return np.asarray(success.expected_accuracy(metric, grid), dtype=float)
-    if (metric == "maj" and post.rho is None) or (metric == "bon" and post.mu1 is None):
-        return np.asarray(success.expected_accuracy(metric, grid), dtype=float)  # raises the clear error
-    out = np.zeros((len(post.a), len(grid)))
-    for u in (np.arange(POSTERIOR_NODES) + 0.5) / POSTERIOR_NODES:
-        out += _value_at(post, metric, stats.beta.ppf(u, post.a, post.b), grid)
-    return out / POSTERIOR_NODES
-
-
-def _value_at(post: Any, metric: str, p: np.ndarray, grid: list[int]) -> np.ndarray:
-    from fitting.success import bon_at_n_point, maj_at_n_point, pass_at_n_point
-
-    p = np.clip(p, 1e-9, 1 - 1e-9)  # scipy's binomial pmf overflows for p within ~1e-300 of 0 or 1
-    if metric == "pass":
-        return pass_at_n_point(p, grid)
-    if metric == "maj":
-        return maj_at_n_point(p, post.rho * (1 - p), grid)
-    return bon_at_n_point(p, post.mu1, post.mu0, post.sigma, grid)
+    return np.asarray(success.expected_accuracy(metric, [int(g) for g in grid]), dtype=float)
 
 
 def posterior_bounds(success: Any, metric: str, grid: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Values at the equal-tailed posterior quantiles of p (every metric is increasing in p)."""
-    from scipy import stats
-
     post = getattr(success, "posteriors_", success)
-    grid = [int(g) for g in grid]
-    if not hasattr(post, "a"):
-        lo, hi = success.accuracy_bounds(metric, grid)
-        return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    posterior_expected(success, metric, grid[:1])  # the clear error when the metric's inputs are missing
-    alpha = (1 - post.confidence) / 2
-    return (_value_at(post, metric, stats.beta.ppf(alpha, post.a, post.b), grid),
-            _value_at(post, metric, stats.beta.ppf(1 - alpha, post.a, post.b), grid))
+    bounds = getattr(post, "quantile_bounds", None) or success.accuracy_bounds
+    lo, hi = bounds(metric, [int(g) for g in grid])
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (

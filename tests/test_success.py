@@ -14,6 +14,7 @@ from features.schema import validate_count_table, validate_sample_table
 from fitting.success import (
     DegenerateDataWarning,
     PilotSuccessModel,
+    PromptPosteriors,
     PromptSuccessModel,
     bon_at_n_point,
     fit_beta_binomial,
@@ -189,3 +190,27 @@ def test_pilot_model_predicts_unlabeled_prompts():
         PilotSuccessModel().fit(_counts(np.full(5, 4), np.full(5, 2)))
     with pytest.raises(NotFittedError):
         PilotSuccessModel().posteriors(pilot)
+
+
+def test_posterior_nodes_keep_the_mean_and_match_monte_carlo() -> None:
+    """maj/bon average over p's posterior: the bin means reproduce E[p] exactly, and the averaged maj@N
+    agrees with a Monte Carlo average over posterior draws of p (independent of the bin rule)."""
+    keys = pl.DataFrame({"config": ["c"] * 3, "prompt_id": ["a", "b", "c"]})
+    a, b = np.array([3.0, 0.4, 20.0]), np.array([5.0, 2.5, 2.0])
+    post = PromptPosteriors(keys, a, b, rho=np.array([0.9, 0.6, 0.5]), quadrature_points=16)
+    nodes = post.p_nodes()
+    assert nodes.shape == (16, 3)
+    assert nodes.mean(axis=0) == pytest.approx(a / (a + b), abs=1e-9)
+    assert np.all(np.diff(nodes, axis=0) >= 0)
+    grid = [1, 9, 41]
+    got = post.expected_accuracy("maj", grid)
+    assert got[:, 0] == pytest.approx(a / (a + b), abs=1e-9)  # maj@1 = pass@1 = E[p]
+    rng = np.random.default_rng(0)
+    draws = rng.beta(a, b, size=(20_000, 3))
+    mc = np.mean([maj_at_n_point(d, post.rho * (1 - d), grid) for d in draws[:4000]], axis=0)
+    assert got == pytest.approx(mc, abs=0.02)
+    # plugging in the posterior mean understates uncertain prompts (prompt b, E[p] = 0.14: maj@41 0.0006 vs 0.12)
+    plug = maj_at_n_point(post.p_mean, post.rho * (1 - post.p_mean), [41])[:, 0]
+    assert plug[1] < 0.01 < 0.1 < got[1, 2] and plug[0] < got[0, 2] - 0.1
+    with pytest.raises(TtsplanError, match="quadrature_points"):
+        PromptPosteriors(keys, a, b, quadrature_points=0)
