@@ -99,6 +99,14 @@ def calibrate(
                      "naive_mape_tpot": m["naive_mape_tpot"],
                      "e_c": est["e_c"], "e_m": est["e_m"], "t_fixed_ms": est["t_fixed_s"] * 1e3,
                      "t_allreduce_us": est["t_allreduce_s"] * 1e6})
+    if len([m for m in cal.metrics_ if not m["moe"]]) > 1:
+        rows.append({"gpu": "all", "engine": "all", "model": "(dense, row-weighted)", "rows": report["rows"],
+                     "loo_mape_ttft": overall.get("loo_mape_ttft"),
+                     "physics_loo_ttft": overall.get("physics_loo_mape_ttft"),
+                     "naive_mape_ttft": overall["naive_mape_ttft"], "loo_mape_tpot": overall.get("loo_mape_tpot"),
+                     "physics_loo_tpot": overall.get("physics_loo_mape_tpot"),
+                     "naive_mape_tpot": overall["naive_mape_tpot"],
+                     "e_c": None, "e_m": None, "t_fixed_ms": None, "t_allreduce_us": None})
     emit(rows, "table", title=f"calibration on {report['rows']} rows (MAPE %; loo = physics + ridge + trees, "
                               "physics_loo = step model alone, naive = uncalibrated roofline)")
     if test is not None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from features.errors import TtsplanError, did_you_mean
+from features.jsonl import iter_json_objects
 
 _MAX_SHOWN = 20
 
@@ -76,20 +77,13 @@ def read_prompts(path: str | Path, dataset: str | None = None, shots: int = 0,
     rows: list[dict] = []
     seen: dict[str, int] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        parsed = list(iter_json_objects(path))
     except UnicodeDecodeError as exc:
         raise TtsplanError(f"prompt file {path} must be UTF-8 JSONL text, got undecodable bytes "
-                           f"({exc.reason} at byte {exc.start}).") from None
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {no}: must be one JSON object, got invalid JSON ({exc.msg}).")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"line {no}: must be a JSON object, got {type(obj).__name__}.")
+                           f"({exc.reason}).") from None
+    for no, obj, reason in parsed:
+        if obj is None:
+            problems.append(f"line {no}: must be one JSON object, got {reason}.")
             continue
         text_key = next((k for k in _TEXT_KEYS if k in obj), None)
         if text_key is None:

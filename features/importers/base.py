@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ import polars as pl
 
 from features.errors import SchemaError, TtsplanError, did_you_mean
 from features.grading import extract_answer, grade
+from features.jsonl import iter_json_objects
 from features.schema import SAMPLE_SCHEMA, validate_sample_table
 
 PathLike = str | os.PathLike
@@ -113,18 +113,10 @@ def read_json_lines(path: Path, problems: list[str]) -> list[dict]:
     """Parse a JSONL file line by line (used where lines are few and nested: lm-eval samples)."""
     out: list[dict] = []
     bad: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                bad.append(f"line {no} ({exc.msg})")
-                continue
-            if not isinstance(obj, dict):
-                bad.append(f"line {no} (a {type(obj).__name__}, not an object)")
-                continue
+    for no, obj, reason in iter_json_objects(path):
+        if obj is None:
+            bad.append(f"line {no} ({reason})")
+        else:
             out.append(obj)
     if bad:
         problems.append(f"{path}: every line must be one JSON object, got {len(bad)} bad line(s) "
