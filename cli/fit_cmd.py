@@ -76,7 +76,8 @@ def fit(
     n: int = typer.Option(..., "--n", help="N: samples per prompt at deployment (the gain is measured at N)."),
     features: str = typer.Option("core", "--features",
                                  help="core (agreement spread, first-correct position, length variance + entropy), "
-                                      "all, counts, or a comma-separated list."),
+                                      "all, counts, model (the success model's own gain prediction from the "
+                                      "validation samples), or a comma-separated list."),
     k_features: str = typer.Option(None, "--k-features",
                                    help="Compute features from the first K samples per prompt (default: N, the same "
                                         "validation budget for every configuration; 'all' for every sample)."),

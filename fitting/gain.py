@@ -41,6 +41,9 @@ CORE_PLUS_ENTROPY = CORE_FEATURES + ("answer_entropy",)
 #: what a count table supports (first-correct position there is the expected (n+1)/(c+1)).
 COUNT_FEATURES = ("accuracy", "first_correct_position", "never_correct_fraction")
 TARGETS = ("bon", "maj", "pass")
+#: the per-prompt success model's own prediction of the gain from the validation samples (DESIGN §6):
+#: mean over prompts of E[target@n] − E[pass@1] under each prompt's Beta posterior (fitting.success).
+MODEL_FEATURE = "model_gain"
 
 
 class GainDataWarning(UserWarning):
@@ -48,10 +51,37 @@ class GainDataWarning(UserWarning):
 
 
 def all_features() -> tuple[str, ...]:
-    """The candidate feature set (``features.stats.FEATURES``)."""
+    """The candidate feature set (``features.stats.FEATURES`` plus :data:`MODEL_FEATURE`)."""
     from features.stats import FEATURES
 
-    return tuple(FEATURES)
+    return (*FEATURES, MODEL_FEATURE)
+
+
+def model_gain(table: pl.DataFrame, target: str, n: int) -> pl.DataFrame:
+    """``config, model_gain``: the success model's predicted target@n − pass@1 per configuration, fitted
+    on ``table`` alone (the validation samples). Null where the model cannot be fitted (e.g. maj without
+    answers); configurations with no correct sample get the pooled-rate prior quietly.
+
+    >>> import polars as pl
+    >>> from features.schema import validate_count_table
+    >>> t = validate_count_table(pl.DataFrame({"config": ["c"] * 6, "prompt_id": list("abcdef"),
+    ...     "samples": [4] * 6, "correct_samples": [0, 1, 2, 2, 3, 4]}))
+    >>> round(model_gain(t, "pass", 8)["model_gain"][0], 2)
+    0.31
+    """
+    from fitting.success import DegenerateDataWarning, PromptSuccessModel
+
+    configs = sorted(table["config"].unique().to_list())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            fitted = PromptSuccessModel(min_prompts=1).fit(table)
+        values = fitted.expected_accuracy(target, [1, int(n)])
+    except TtsplanError:
+        return pl.DataFrame({"config": configs, MODEL_FEATURE: [None] * len(configs)},
+                            schema={"config": pl.String, MODEL_FEATURE: pl.Float64})
+    per = fitted.keys_.with_columns(pl.Series("_g", values[:, 1] - values[:, 0]))
+    return per.group_by("config").agg(pl.col("_g").mean().alias(MODEL_FEATURE)).sort("config")
 
 
 def core_set(data: pl.DataFrame) -> tuple[str, ...]:
@@ -61,9 +91,11 @@ def core_set(data: pl.DataFrame) -> tuple[str, ...]:
 
 
 def resolve_features(spec: str | Sequence[str]) -> tuple[str, ...]:
-    """``"core"`` → core three + entropy, ``"all"`` → every candidate, ``"accuracy"``, ``"counts"``, or a
-    comma-separated list / sequence of names."""
+    """``"core"`` → core three + entropy, ``"all"`` → every candidate, ``"accuracy"``, ``"counts"``,
+    ``"model"`` (the success model's own gain prediction), or a comma-separated list / sequence of names."""
     if isinstance(spec, str):
+        if spec == "model":
+            return (MODEL_FEATURE,)
         if spec == "core":
             return CORE_PLUS_ENTROPY
         if spec == "core3":
@@ -79,7 +111,7 @@ def resolve_features(spec: str | Sequence[str]) -> tuple[str, ...]:
     bad = [n for n in names if n not in known]
     if bad or not names:
         hint = did_you_mean(bad[0], known) if bad else ""
-        raise TtsplanError(f"features must be core, all, counts or names from {', '.join(known)}, got "
+        raise TtsplanError(f"features must be core, all, counts, model or names from {', '.join(known)}, got "
                            f"{', '.join(bad) or repr(spec)}.{hint}")
     return tuple(dict.fromkeys(names))
 
@@ -357,13 +389,15 @@ def stability(X: pl.DataFrame, y: Sequence[float], features: str | Sequence[str]
 def compare_feature_sets(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str],
                          sets: dict[str, Sequence[str]] | None = None, alpha: float = 1.0, n_boot: int = 1000,
                          seed: int = 0) -> pl.DataFrame:
-    """LOCO scores per feature subset (default: core3+entropy, all available, accuracy alone).
+    """LOCO scores per feature subset (default: core3+entropy, all available, accuracy alone, the success
+    model's gain prediction alone and added to the core set).
 
     Features with nulls (unsupported by a source) are left out of a set with a warning.
     """
     if sets is None:
         avail = [c for c in all_features() if c in X.columns]
-        sets = {"core+entropy": core_set(X), "all": avail, "accuracy": ("accuracy",)}
+        sets = {"core+entropy": core_set(X), "all": avail, "accuracy": ("accuracy",), "model": (MODEL_FEATURE,),
+                "core+entropy+model": (*core_set(X), MODEL_FEATURE)}
     rows = []
     for name, cols in sets.items():
         usable = [c for c in cols if c in X.columns and X[c].null_count() == 0 and X[c].is_nan().sum() == 0]
@@ -473,7 +507,7 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
         if k_features < 1:
             raise TtsplanError(f"k_features must be >= 1, got {k_features}.")
         feat_table = _first_k(feat_table, k_features, seed, random_subset)
-    feats = config_features(feat_table)
+    feats = config_features(feat_table).join(model_gain(feat_table, target, int(n)), on="config", how="left")
     out = feats.join(tgt, on="config", how="inner").sort("config")
     if out["gain"].null_count():
         raise TtsplanError(f"the {target}@{n} gain is unavailable for "
@@ -607,6 +641,7 @@ __all__ = [
     "CORE_FEATURES",
     "CORE_PLUS_ENTROPY",
     "COUNT_FEATURES",
+    "MODEL_FEATURE",
     "TARGETS",
     "GainDataWarning",
     "GainPredictor",
@@ -617,6 +652,7 @@ __all__ = [
     "cross_validate",
     "fit_report",
     "gain_dataset",
+    "model_gain",
     "resolve_features",
     "stability",
 ]

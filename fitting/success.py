@@ -443,9 +443,14 @@ class PromptSuccessModel:
                         pooled = fit_beta_binomial(n, c)
                     except TtsplanError:
                         pooled = (0.5, 0.5)
-                alpha, beta = pooled if "too few" in str(exc) else (0.5, 0.5)
-                why = ("has fewer than min_prompts prompts; used the pooled prior" if "too few" in str(exc)
-                       else f"{str(exc).split(', got ')[-1].rstrip('.')}; used the Jeffreys prior Beta(0.5, 0.5)")
+                if "too few" in str(exc):
+                    alpha, beta = pooled
+                    why = "has fewer than min_prompts prompts; used the pooled prior"
+                else:  # all failures (or all successes): the Jeffreys posterior of the config's pooled rate
+                    trials = float(ni.sum())
+                    alpha, beta = (0.5, 0.5 + trials) if ci.sum() == 0 else (0.5 + trials, 0.5)
+                    why = (f"{str(exc).split(', got ')[-1].rstrip('.')}; every prompt's prior is the Jeffreys posterior "
+                           f"of the pooled rate, Beta({alpha:g}, {beta:g})")
                 msg = f"config {cfg!r}: {why}."
                 notes.append(msg)
                 warnings.warn(msg, DegenerateDataWarning, stacklevel=2)

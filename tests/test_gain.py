@@ -168,3 +168,26 @@ def test_real_sample_configs(shared_data):
     with pytest.warns(GainDataWarning, match="left out"):
         rep = fit_report(table, "maj", 16, n_boot=200, n_boot_stability=50)
     assert -1 <= rep["loco_spearman"] <= 1 and rep["loco_spearman_ci"][0] <= rep["loco_spearman_ci"][1]
+
+
+def test_model_gain_recovers_the_beta_truth() -> None:
+    """The success model's gain from k = 8 validation samples matches the closed form under the true
+    Beta(2, 5): pass@16 − pass@1 = (1 − B(2, 21)/B(2, 5)) − 2/7; a count table cannot give maj (null)."""
+    from scipy import special
+
+    from features.schema import validate_count_table
+    from fitting.gain import model_gain
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for cfg, (a, b) in {"easy": (5.0, 2.0), "hard": (2.0, 5.0)}.items():
+        p = rng.beta(a, b, 3000)
+        c = rng.binomial(8, p)
+        rows.append(pl.DataFrame({"config": cfg, "prompt_id": [f"q{i}" for i in range(p.size)], "samples": 8,
+                                  "correct_samples": c}))
+    table = validate_count_table(pl.concat(rows))
+    got = dict(model_gain(table, "pass", 16).iter_rows())
+    for cfg, (a, b) in {"easy": (5.0, 2.0), "hard": (2.0, 5.0)}.items():
+        truth = 1 - np.exp(special.betaln(a, b + 16) - special.betaln(a, b)) - a / (a + b)
+        assert got[cfg] == pytest.approx(truth, abs=0.01), cfg
+    assert model_gain(table, "maj", 16)["model_gain"].null_count() == 2
