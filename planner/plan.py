@@ -337,7 +337,7 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
         reward = None
         if has_values(lab, "reward") and has_values(table, "reward"):
             # reward classes from the labeled fit: the config's mean class rewards and pooled spread
-            v = _fit_success(lab, None, confidence)
+            v = fit_success(lab, None, confidence)
             if v.mu1 is not None:
                 size = len(post.a)
                 reward = (np.full(size, float(np.mean(v.mu1))), np.full(size, float(np.mean(v.mu0))),
@@ -352,7 +352,10 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
                             mu1, mu0, sigma, confidence=confidence, source="pilot")
 
 
-def _fit_success(table: pl.DataFrame, pilot: int | None, confidence: float) -> Any:
+def fit_success(table: pl.DataFrame, pilot: int | None = None, confidence: float = 0.9) -> Any:
+    """The planner's per-prompt success model: :class:`fitting.success.PromptPosteriors` from the labeled
+    ``table`` (``pilot`` = k0: from k0 unlabeled pilot samples per prompt, :func:`pilot_posteriors`);
+    degenerate configurations are handled quietly (their notes stay on the posteriors)."""
     from fitting.success import DegenerateDataWarning, PromptSuccessModel
 
     with warnings.catch_warnings():
@@ -396,7 +399,7 @@ def prepare(table: pl.DataFrame, unit: str, strategies: Sequence[str] | str | No
     table = split_configs_by_dataset(table)
     kind = "counts" if "correct_samples" in table.columns else "samples"
     has_answers = kind == "samples" and has_values(table, "answer")
-    post = posteriors if posteriors is not None else _fit_success(table, pilot, confidence)
+    post = posteriors if posteriors is not None else fit_success(table, pilot, confidence)
     has_reward = kind == "samples" and has_values(table, "reward") and getattr(post, "mu1", None) is not None
     chosen = parse_strategies(strategies)
     strats, notes = available_strategies(chosen, has_answers, has_reward, explicit=strategies is not None)
@@ -615,7 +618,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     table = split_configs_by_dataset(table)
     cal = None
     if calibrate and "correct_samples" not in table.columns:
-        cal_post = _fit_success(table, pilot, confidence)
+        cal_post = fit_success(table, pilot, confidence)
         cal = (table, cal_post, int(pilot or 0))
         prep = prepare(table, unit, strategies, grid, cost_model, pilot, confidence, batch_prompts,
                        posteriors=cal_post, calibrate=cal)
@@ -665,6 +668,7 @@ __all__ = [
     "Baseline",
     "ConfigPlan",
     "Plan",
+    "fit_success",
     "make_plan",
     "pilot_posteriors",
     "plan_config",

@@ -132,18 +132,14 @@ def _pareto(cost: np.ndarray, acc: np.ndarray) -> list[int]:
 
 def _planner_arrays(table: pl.DataFrame, unit: str, cost_model: Any, batch_prompts: int) -> Any:
     """The accuracy and cost arrays exactly as :func:`planner.plan.make_plan` builds them (with its
-    default calibration of the success model onto the empirical curves, when the planner has it)."""
-    import inspect
-
-    from planner import plan as plan_mod
+    default calibration of the success model onto the empirical curves of a sample table)."""
+    from planner.plan import fit_success, prepare
 
     kw: dict[str, Any] = {"cost_model": cost_model, "batch_prompts": batch_prompts}
-    calibrates = inspect.signature(plan_mod.make_plan).parameters.get("calibrate")
-    if (calibrates is not None and calibrates.default and "correct_samples" not in table.columns
-            and hasattr(plan_mod, "_fit_success")):
-        post = plan_mod._fit_success(table, None, 0.9)
+    if "correct_samples" not in table.columns:
+        post = fit_success(table)
         kw.update(posteriors=post, calibrate=(table, post, 0))
-    return plan_mod.prepare(table, unit, **kw)
+    return prepare(table, unit, **kw)
 
 
 def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None, cost_model: Any = None,
