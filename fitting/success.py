@@ -30,8 +30,9 @@ Models
   q = ρ(1 − p), the rest spread over singletons (they only tie when every count is 1). ρ (share of the wrong mass on the modal wrong answer)
   is shrunk towards the config's pooled value. maj@N = P(X_c > X_w) + ½ P(X_c = X_w ≥ 1), exact by
   conditioning on X_c + X_w ~ Bin(N, p + q) (normal approximation above N = 2,000), averaged over the
-  posterior of p (``quadrature_points`` equal-probability quantiles; maj@N is nearly a step in p at large N,
-  so plugging in the posterior mean would round every uncertain prompt to 0 or 1).
+  posterior of p (``quadrature_points`` equal-probability bins, each at its conditional mean; maj@N is
+  nearly a step in p at large N, so plugging in the posterior mean would round every uncertain prompt
+  to 0 or 1).
 - BoN@N: Gaussian rewards per class (correct / wrong) with prompt means shrunk to the config means and
   a pooled spread; BoN@N = ∫ N p φ₁(r) F(r)^{N−1} dr with F = pΦ₁ + (1 − p)Φ₀ (grid quadrature), averaged
   over the posterior of p like maj@N.
@@ -433,24 +434,24 @@ class PromptSuccessModel:
         for cfg in sorted(set(configs.tolist())):
             idx = np.flatnonzero(configs == cfg)
             ni, ci = n[idx], c[idx]
-            try:
-                if idx.size < self.min_prompts:
-                    raise TtsplanError("too few prompts")
-                alpha, beta = fit_beta_binomial(ni, ci)
-            except TtsplanError as exc:
-                if pooled is None:
+            why = None
+            if idx.size < self.min_prompts:
+                if pooled is None:  # fitted once, only when some config needs it
                     try:
                         pooled = fit_beta_binomial(n, c)
                     except TtsplanError:
                         pooled = (0.5, 0.5)
-                if "too few" in str(exc):
-                    alpha, beta = pooled
-                    why = "has fewer than min_prompts prompts; used the pooled prior"
-                else:  # all failures (or all successes): the Jeffreys posterior of the config's pooled rate
+                alpha, beta = pooled
+                why = "has fewer than min_prompts prompts; used the pooled prior"
+            else:
+                try:
+                    alpha, beta = fit_beta_binomial(ni, ci)
+                except TtsplanError as exc:  # all failures (or all successes): Jeffreys posterior of the pooled rate
                     trials = float(ni.sum())
                     alpha, beta = (0.5, 0.5 + trials) if ci.sum() == 0 else (0.5 + trials, 0.5)
-                    why = (f"{str(exc).split(', got ')[-1].rstrip('.')}; every prompt's prior is the Jeffreys posterior "
-                           f"of the pooled rate, Beta({alpha:g}, {beta:g})")
+                    why = (f"{str(exc).split(', got ')[-1].rstrip('.')}; every prompt's prior is the Jeffreys "
+                           f"posterior of the pooled rate, Beta({alpha:g}, {beta:g})")
+            if why is not None:
                 msg = f"config {cfg!r}: {why}."
                 notes.append(msg)
                 warnings.warn(msg, DegenerateDataWarning, stacklevel=2)
