@@ -105,20 +105,22 @@ class ModelSpec:
     def _mlp(self, width: int) -> int:
         return (3 if self.gated_mlp else 2) * self.hidden * width
 
-    @property
-    def mlp_params_per_layer(self) -> int:
-        """All MLP weights of one layer (every expert, router and shared expert for MoE)."""
+    def _mlp_layer(self, routed_experts: int) -> int:
+        """MLP weights of one layer counting ``routed_experts`` routed experts (MoE: plus router and shared)."""
         if not self.experts:
             return self._mlp(self.ffn)
-        return self.experts * self._mlp(self.ffn) + self.hidden * self.experts + (
+        return routed_experts * self._mlp(self.ffn) + self.hidden * self.experts + (
             self._mlp(self.shared_ffn) if self.shared_ffn else 0)
 
     @property
+    def mlp_params_per_layer(self) -> int:
+        """All MLP weights of one layer (every expert, router and shared expert for MoE)."""
+        return self._mlp_layer(self.experts)
+
+    @property
     def active_mlp_params_per_layer(self) -> int:
-        if not self.experts:
-            return self._mlp(self.ffn)
-        return self.experts_per_token * self._mlp(self.ffn) + self.hidden * self.experts + (
-            self._mlp(self.shared_ffn) if self.shared_ffn else 0)
+        """MLP weights one token uses in one layer (MoE: experts_per_token experts, router, shared)."""
+        return self._mlp_layer(self.experts_per_token)
 
     @property
     def embedding_params(self) -> int:
