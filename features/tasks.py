@@ -169,20 +169,21 @@ class _Item:
     difficulty: float
 
 
-def _larger(rng: random.Random) -> _Item:
+def _compare(rng: random.Random, word: str, pick: Callable[[list[int]], int]) -> _Item:
+    """Two two-digit numbers ``gap`` apart (difficulty 1/gap); the answer is ``pick`` of the pair."""
     gap = rng.choice((1, 2, 3, 5, 10, 20, 40, 60))
     a = rng.randint(10, 99 - gap)
     pair = [a, a + gap]
     rng.shuffle(pair)
-    return _Item(f"Which is larger, {pair[0]} or {pair[1]}?", str(max(pair)), 1.0 / gap)
+    return _Item(f"Which is {word}, {pair[0]} or {pair[1]}?", str(pick(pair)), 1.0 / gap)
+
+
+def _larger(rng: random.Random) -> _Item:
+    return _compare(rng, "larger", max)
 
 
 def _smaller(rng: random.Random) -> _Item:
-    gap = rng.choice((1, 2, 3, 5, 10, 20, 40, 60))
-    a = rng.randint(10, 99 - gap)
-    pair = [a, a + gap]
-    rng.shuffle(pair)
-    return _Item(f"Which is smaller, {pair[0]} or {pair[1]}?", str(min(pair)), 1.0 / gap)
+    return _compare(rng, "smaller", min)
 
 
 def _next(rng: random.Random) -> _Item:
