@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from planner.adaptive import AdaptiveSession  # noqa: E402
+from ttsplan.planner.adaptive import AdaptiveSession  # noqa: E402
 
 
 def synthetic(n_prompts: int, max_n: int, seed: int = 0) -> np.ndarray:

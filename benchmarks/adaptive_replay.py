@@ -19,9 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from features.io import read_samples  # noqa: E402
-from planner.replay import best_threshold, replay, sweep  # noqa: E402
-from planner.stopping import RULE_NAMES  # noqa: E402
+from ttsplan.features.io import read_samples  # noqa: E402
+from ttsplan.planner.replay import best_threshold, replay, sweep  # noqa: E402
+from ttsplan.planner.stopping import RULE_NAMES  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "samples"
 DATASETS = ("sc40_addsub", "sc40_aqua")

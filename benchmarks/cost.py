@@ -17,7 +17,7 @@ import numpy as np
 # benchmarks/fitting.py (another benchmark) would shadow the ``fitting`` package when this file runs as a script.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fitting.cost import STRATEGIES, CostModel  # noqa: E402
+from ttsplan.fitting.cost import STRATEGIES, CostModel  # noqa: E402
 
 
 def workloads(rows: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Speed and memory of `features.estimators.curves` on a large synthetic table.
+"""Speed and memory of `ttsplan.features.estimators.curves` on a large synthetic table.
 
 Issue 4 target: 40,000 prompts × 256 samples (10,240,000 rows; answers from a few clusters,
 rewards), pass/maj/BoN curves at k = 1, 2, 4, …, 256 with 200 bootstrap resamples in ≤ 20 s on
@@ -19,8 +19,8 @@ import time
 import numpy as np
 import polars as pl
 
-from features.estimators import curves, maj_at_k_prompt
-from features.schema import validate_sample_table
+from ttsplan.features.estimators import curves, maj_at_k_prompt
+from ttsplan.features.schema import validate_sample_table
 
 
 def synthetic(prompts: int, k: int, seed: int = 0) -> pl.DataFrame:

@@ -19,9 +19,9 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from features.schema import validate_count_table
-from fitting.gain import GainPredictor, cross_validate, stability
-from fitting.success import PromptSuccessModel, fit_beta_binomial
+from ttsplan.features.schema import validate_count_table
+from ttsplan.fitting.gain import GainPredictor, cross_validate, stability
+from ttsplan.fitting.success import PromptSuccessModel, fit_beta_binomial
 
 
 def _timed(fn):

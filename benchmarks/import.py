@@ -3,12 +3,12 @@
 Run: ``python benchmarks/import.py [--rows 1000000] [--formats openai-batch,generic,search-and-learn,lm-eval]``.
 
 For each format a synthetic file in that format's real layout is generated first (not timed), then
-``features.importers.import_to_parquet`` runs end to end (read, explode, answer extraction, grading
+``ttsplan.features.importers.import_to_parquet`` runs end to end (read, explode, answer extraction, grading
 against gold, validation, atomic parquet write with provenance) and the wall time and rows/s are
 printed with the ratio to the 10 s target, the process CPU seconds (all threads) and the
 1-minute load average when the import started (on a shared machine the wall time depends on the
 load). Texts: 70 % end in ``\\boxed{N}``, 30 % in "The answer is N." (each text distinct; both
-shapes take the polars fast paths of ``features.importers.base.extract_answers``); answers agree
+shapes take the polars fast paths of ``ttsplan.features.importers.base.extract_answers``); answers agree
 with gold about half the time. ``--logprobs`` adds 16 per-token logprobs to every choice of
 the batch file (a much larger file).
 """
@@ -27,7 +27,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.importers import import_to_parquet
+from ttsplan.features.importers import import_to_parquet
 
 TARGET_S = 10.0
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.sampler import SamplerConfig
-from features.sampler.openai import LLAMA_CPP_PLAIN, LlamaServer, OpenAIEngine
-from features.tasks import format_prompt, make_tasks
+from ttsplan.features.sampler import SamplerConfig
+from ttsplan.features.sampler.openai import LLAMA_CPP_PLAIN, LlamaServer, OpenAIEngine
+from ttsplan.features.tasks import format_prompt, make_tasks
 
 
 def measure(url: str, model: str, concurrency: int, prompts, cfg: SamplerConfig, top_logprobs: int | None) -> dict:

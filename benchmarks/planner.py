@@ -22,7 +22,7 @@ from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from planner.allocate import _prepare, _rows_eval, allocate
+from ttsplan.planner.allocate import _prepare, _rows_eval, allocate
 
 
 def rss_mb() -> float:

@@ -35,9 +35,9 @@ def main() -> None:
 
     import torch
 
-    from features.sampler.base import SamplerConfig
-    from features.sampler.hf import HFEngine
-    from features.tasks import format_prompt, make_tasks
+    from ttsplan.features.sampler.base import SamplerConfig
+    from ttsplan.features.sampler.hf import HFEngine
+    from ttsplan.features.tasks import format_prompt, make_tasks
 
     eng = HFEngine(args.model, device=args.device)
     t = time.perf_counter()
@@ -72,7 +72,7 @@ def main() -> None:
     if data.exists():
         import polars as pl
 
-        from features.io import read_metadata
+        from ttsplan.features.io import read_metadata
 
         df = pl.read_parquet(data, columns=["config", "output_tokens"])
         tokens = int(df["output_tokens"].sum())

@@ -1,6 +1,6 @@
 """How well the per-prompt success model predicts maj@N from a few samples (issue 7, DESIGN §6).
 
-For every shared sample-level configuration: fit :class:`fitting.success.PromptSuccessModel` on k
+For every shared sample-level configuration: fit :class:`ttsplan.fitting.success.PromptSuccessModel` on k
 random samples per prompt (seeded), predict the mean maj@N (N = 40, or the largest k the data has), and
 compare with the exact maj@N of the full data. Two predictions side by side: the plug-in value at each
 prompt's posterior mean p (``quadrature_points=1``) and the posterior average (the default, 12 bins).
@@ -20,11 +20,11 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from features.estimators import prompt_curves  # noqa: E402
-from features.io import read_samples  # noqa: E402
-from features.schema import split_configs_by_dataset  # noqa: E402
-from fitting.scaling import subsample_samples  # noqa: E402
-from fitting.success import PromptSuccessModel  # noqa: E402
+from ttsplan.features.estimators import prompt_curves  # noqa: E402
+from ttsplan.features.io import read_samples  # noqa: E402
+from ttsplan.features.schema import split_configs_by_dataset  # noqa: E402
+from ttsplan.fitting.scaling import subsample_samples  # noqa: E402
+from ttsplan.fitting.success import PromptSuccessModel  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "samples"
 FILES = ("sc40_addsub", "sc40_aqua", "game24_gpt4", "cruxeval_codellama7b")

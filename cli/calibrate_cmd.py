@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
+from ttsplan.cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
 
 
 class GroupBy(str, Enum):
@@ -51,7 +51,7 @@ def calibrate(
         TimeElapsedColumn,
     )
 
-    from fitting.calibration import Calibrator
+    from ttsplan.fitting.calibration import Calibrator
 
     with warnings.catch_warnings(record=True) as caught, \
             Progress(TextColumn("leave-one-out"), BarColumn(), MofNCompleteColumn(), TextColumn("refits"),

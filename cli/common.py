@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.errors import TtsplanError
-from features.io import write_atomic
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

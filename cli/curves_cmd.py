@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Format, emit, parse_int_list, user_errors
-from features.estimators import curves
-from features.io import read_table
+from ttsplan.cli.common import Format, emit, parse_int_list, user_errors
+from ttsplan.features.estimators import curves
+from ttsplan.features.io import read_table
 
 HELP = """Exact accuracy-vs-k curves per configuration, with bootstrap-over-prompts intervals.
 

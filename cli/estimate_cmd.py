@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
-from features.errors import TtsplanError
+from ttsplan.cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
+from ttsplan.features.errors import TtsplanError
 
 
 class LengthDist(str, Enum):
@@ -58,7 +58,7 @@ def estimate(
     """
     import numpy as np
 
-    from fitting.cost import CostModel
+    from ttsplan.fitting.cost import CostModel
 
     ns = parse_int_list(n, "--n")
     if usd_per_hour is not None and usd_per_hour < 0:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import TableOrJson, emit, user_errors
-from features.io import read_table
+from ttsplan.cli.common import TableOrJson, emit, user_errors
+from ttsplan.features.io import read_table
 
 HELP = """Validate the planner on real samples: split prompts into validation and test (seeded), fit on
 validation, plan the test prompts from a pilot of K0 unlabeled samples each (pilot cost counted),
@@ -36,7 +36,7 @@ def evaluate_command(
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
 ) -> None:
-    from planner.evaluate import evaluate, parse_budgets
+    from ttsplan.planner.evaluate import evaluate, parse_budgets
 
     table, _ = read_table(files)
     rows = evaluate(table, budgets=parse_budgets(budgets), test_fraction=test_fraction, seed=seed, pilot=pilot,

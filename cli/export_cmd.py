@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
-from features.errors import TtsplanError
+from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.features.errors import TtsplanError
 
 HELP = """Turn a plan (JSON from `ttsplan plan --out`) into a batch request file: one request per planned
 prompt of one configuration, with the plan's n, the sampling parameters and
@@ -33,7 +33,7 @@ Example:
 def load_allocations(path: Path):
     """Per-prompt allocations (``config, prompt_id, strategy, n``) of a plan file.
 
-    A plan written by ``ttsplan plan`` is read with :meth:`planner.plan.Plan.from_json`; a
+    A plan written by ``ttsplan plan`` is read with :meth:`ttsplan.planner.plan.Plan.from_json`; a
     hand-written ``{"allocations": [{"config", "prompt_id", "n"[, "strategy"]}, ...]}`` is accepted too.
     """
     import json
@@ -49,7 +49,7 @@ def load_allocations(path: Path):
     except json.JSONDecodeError as exc:
         raise TtsplanError(f"plan {path} must be JSON, got a parse error ({exc}).") from None
     if isinstance(data, dict) and "schema_version" in data:
-        from planner.plan import Plan
+        from ttsplan.planner.plan import Plan
 
         plan = Plan.from_dict(data)
         return plan.allocations_frame(), plan.recommended_config
@@ -85,12 +85,12 @@ def export_command(
 ) -> None:
     from collections import Counter
 
-    from features.importers.batch_requests import (
+    from ttsplan.features.importers.batch_requests import (
         build_batch_requests,
         replay_responses,
         write_jsonl,
     )
-    from features.tasks import read_prompts
+    from ttsplan.features.tasks import read_prompts
 
     if (replay is None) != (replay_out is None):
         raise TtsplanError("--replay and --replay-out must be given together, got only one. Pass both or neither.")
@@ -102,7 +102,7 @@ def export_command(
     write_jsonl(requests, out)
     err_console.print(f"wrote {out} ({len(requests)} requests)")
     if replay is not None:
-        from features.io import read_samples
+        from ttsplan.features.io import read_samples
 
         responses = replay_responses(requests, read_samples(replay))
         write_jsonl(responses, replay_out)

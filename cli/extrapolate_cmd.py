@@ -7,14 +7,14 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from cli.common import TableOrJson, emit, print_warnings, user_errors
-from features.errors import TtsplanError
+from ttsplan.cli.common import TableOrJson, emit, print_warnings, user_errors
+from ttsplan.features.errors import TtsplanError
 
 
 def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str, seed: int, n_boot: int) -> dict:
-    """Read the table (sample tables are collapsed to counts), run :func:`fitting.scaling.extrapolation_table`."""
-    from features.io import read_counts
-    from fitting.scaling import ALL_LAWS, LAWS, extrapolation_table
+    """Read the table (sample tables are collapsed to counts), run :func:`ttsplan.fitting.scaling.extrapolation_table`."""
+    from ttsplan.features.io import read_counts
+    from ttsplan.fitting.scaling import ALL_LAWS, LAWS, extrapolation_table
 
     names: list[str] = []
     for token in (s.strip() for s in laws.split(",")):
@@ -23,7 +23,7 @@ def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str,
                 names.append(name)
     bad = [x for x in names if x not in ALL_LAWS]
     if bad or not names:
-        from features.errors import did_you_mean
+        from ttsplan.features.errors import did_you_mean
 
         raise TtsplanError(f"--laws must be 'all' or names from {', '.join(ALL_LAWS)}, got {laws!r}."
                            f"{did_you_mean(bad[0], ALL_LAWS) if bad else ''}")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Format, emit, user_errors
-from features.io import read_table
-from features.stats import FEATURES, config_features, prompt_features
+from ttsplan.cli.common import Format, emit, user_errors
+from ttsplan.features.io import read_table
+from ttsplan.features.stats import FEATURES, config_features, prompt_features
 
 HELP = """Statistics of one validation pass that predict what extra samples buy.
 

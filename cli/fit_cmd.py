@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from cli.common import (
+from ttsplan.cli.common import (
     TableOrJson,
     emit,
     err_console,
@@ -16,8 +16,8 @@ from cli.common import (
     to_json,
     user_errors,
 )
-from features.errors import TtsplanError
-from features.io import read_table, to_counts, write_atomic
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import read_table, to_counts, write_atomic
 
 
 class Target(str, Enum):
@@ -37,7 +37,7 @@ def load_for_gain(files: list[Path], target: str) -> pl.DataFrame:
         if target != "pass":
             raise TtsplanError(f"target {target!r} needs sample tables only, got a mix of sample and count tables. "
                                "Pass only sample tables, or use --target pass.") from None
-    from features.schema import validate_count_table
+    from ttsplan.features.schema import validate_count_table
 
     parts = []
     for f in files:
@@ -98,7 +98,7 @@ def fit(
 
         ttsplan fit samples/game24_gpt4.parquet counts/evalperf.parquet --target pass --n 16 --features counts
     """
-    from fitting.gain import fit_report
+    from ttsplan.fitting.gain import fit_report
 
     table = load_for_gain(list(files), target.value)
     with warnings.catch_warnings(record=True) as caught:

@@ -24,7 +24,7 @@ COMMANDS: tuple[str, ...] = ("curves", "features", "replay", "fit", "extrapolate
 
 def _register() -> None:
     for name in COMMANDS:
-        importlib.import_module(f"cli.{name}_cmd").register(app)
+        importlib.import_module(f".{name}_cmd", __package__).register(app)
 
 
 _register()

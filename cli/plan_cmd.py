@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, to_json, user_errors
-from features.errors import TtsplanError
-from features.io import read_table, write_atomic
+from ttsplan.data import DEFAULT_SAMPLES
+from ttsplan.cli.common import TableOrJson, emit, err_console, to_json, user_errors
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import read_table, write_atomic
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "default_samples.parquet"
+DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"
 
 HELP = """Plan test-time compute: per configuration, the best strategy and N for the whole task and a
@@ -31,7 +32,7 @@ Example:
 
 def _model_from_table(table) -> str | None:
     """The table's model name when it is unique and in the cost catalog."""
-    from fitting.specs import get_model_spec
+    from ttsplan.fitting.specs import get_model_spec
 
     if "model" not in table.columns:
         return None
@@ -61,8 +62,8 @@ def plan_command(
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
-    from planner.budget import Budget, normalize_unit
-    from planner.plan import make_plan
+    from ttsplan.planner.budget import Budget, normalize_unit
+    from ttsplan.planner.plan import make_plan
 
     unit = normalize_unit(unit)
     b = Budget.parse(budget, unit) if budget is not None else None

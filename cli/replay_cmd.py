@@ -5,11 +5,11 @@ from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, user_errors
-from features.errors import TtsplanError
-from features.io import read_samples
-from planner.replay import COLUMNS, replay, sweep
-from planner.stopping import RULE_NAMES, make_rule
+from ttsplan.cli.common import TableOrJson, emit, user_errors
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import read_samples
+from ttsplan.planner.replay import COLUMNS, replay, sweep
+from ttsplan.planner.stopping import RULE_NAMES, make_rule
 
 
 @user_errors

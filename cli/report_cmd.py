@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
-from features.errors import TtsplanError
-from features.io import read_table
+from ttsplan.data import DEFAULT_SAMPLES
+from ttsplan.cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import read_table
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "default_samples.parquet"
+DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"
 
 HELP = """Draw the report of a test-time-scaling study: accuracy-vs-N curves with intervals, accuracy vs cost with the Pareto frontier and the plan's point, the plan's per-prompt allocation, predicted vs actual gain, feature stability, and where one prompt's GPU time goes (weights vs KV vs prefill).
@@ -51,7 +52,7 @@ def report_command(
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Summary of written files.")] =
         TableOrJson.table,
 ) -> None:
-    from planner.report import FIGURES, build_report, render_report
+    from ttsplan.planner.report import FIGURES, build_report, render_report
 
     if not files:
         if not DEFAULT_DATA.is_file():
@@ -68,12 +69,12 @@ def report_command(
     wanted = tuple(FIGURES) if figures is None else tuple(f.strip() for f in figures.split(",") if f.strip())
     table, _ = read_table(files)
     if model is None:
-        from cli.plan_cmd import _model_from_table
+        from ttsplan.cli.plan_cmd import _model_from_table
 
         model = _model_from_table(table)
     loaded = None
     if plan is not None:
-        from planner.plan import Plan
+        from ttsplan.planner.plan import Plan
 
         loaded = Plan.from_json(plan.read_text())
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
-from features.errors import TtsplanError
+from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.features.errors import TtsplanError
 
 HELP = """Execute a plan: sample each planned prompt up to its allocated N with an engine, let an adaptive
 stopping rule end prompts early, and write a SampleTable, per-prompt results and a summary of
@@ -82,10 +82,10 @@ def run_cmd(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from cli.sample_cmd import _load_prompts
-    from features.sampler import SamplerConfig, make_engine
-    from planner.plan import Plan
-    from planner.run import run_plan
+    from ttsplan.cli.sample_cmd import _load_prompts
+    from ttsplan.features.sampler import SamplerConfig, make_engine
+    from ttsplan.planner.plan import Plan
+    from ttsplan.planner.run import run_plan
 
     if not plan.is_file():
         raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from cli.common import TableOrJson, emit, err_console, user_errors
-from features.errors import TtsplanError
+from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.features.errors import TtsplanError
 
 HELP = """Sample k completions per prompt and write a graded SampleTable (parquet shards).
 
@@ -32,7 +32,7 @@ Example:
 
 
 def _load_prompts(spec: str, shots: int, seed: int):
-    from features.tasks import FAMILIES, format_prompt, make_tasks, read_prompts
+    from ttsplan.features.tasks import FAMILIES, format_prompt, make_tasks, read_prompts
 
     if spec.startswith("tasks:"):
         parts = spec.split(":")
@@ -42,7 +42,7 @@ def _load_prompts(spec: str, shots: int, seed: int):
         except ValueError:
             raise TtsplanError(f"PROMPTS must be tasks:FAMILY[:N] with an integer N, got {spec!r}.") from None
         if family not in FAMILIES:
-            from features.errors import did_you_mean
+            from ttsplan.features.errors import did_you_mean
 
             raise TtsplanError(f"PROMPTS task family must be one of {', '.join(FAMILIES)}, got {family!r}."
                                f"{did_you_mean(family, FAMILIES)}")
@@ -81,7 +81,7 @@ def sample(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from features.sampler import (
+    from ttsplan.features.sampler import (
         SamplerConfig,
         ValidationSampler,
         make_engine,
@@ -96,7 +96,7 @@ def sample(
             raise TtsplanError("--model must be a recorded SampleTable for --engine replay, got none.")
         eng = make_engine("replay", table=model, config=config)
     elif engine == "openai":  # see docs/openai-engine.md
-        from cli.run_cmd import _extra_body
+        from ttsplan.cli.run_cmd import _extra_body
 
         eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,
                           concurrency=concurrency, top_logprobs=None if top_logprobs < 0 else top_logprobs,

@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import polars as pl
 
-    from features.io import write_parquet_atomic
-    from features.sampler.base import SamplerConfig
-    from features.sampler.runner import ValidationSampler, collect, slug
-    from features.tasks import format_prompt, make_tasks
+    from ttsplan.features.io import write_parquet_atomic
+    from ttsplan.features.sampler.base import SamplerConfig
+    from ttsplan.features.sampler.runner import ValidationSampler, collect, slug
+    from ttsplan.features.tasks import format_prompt, make_tasks
 
     work = Path(args.work)
     runs = configs(tuple(args.families.split(",")))
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.merge_only:
             continue
         if engine is None:
-            from features.sampler.hf import HFEngine
+            from ttsplan.features.sampler.hf import HFEngine
 
             engine = HFEngine("gemma3-270m", threads=args.threads)
         prompts = [format_prompt(p, shots, seed=args.seed) for p in make_tasks(family, args.prompts, seed=args.seed)]
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = table.group_by("config").len()
     complete = sizes.filter(pl.col("len") == expected)["config"].to_list()
     table = table.filter(pl.col("config").is_in(complete))
-    from features.io import read_metadata
+    from ttsplan.features.io import read_metadata
 
     stamps = sorted(read_metadata(p)["created_utc"] for d in done for p in d.glob("*.parquet"))
     import datetime as dt

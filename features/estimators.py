@@ -27,8 +27,8 @@ import numpy as np
 import polars as pl
 from scipy.special import gammaln
 
-from features.errors import TtsplanError
-from features.schema import has_values
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import has_values
 
 METRICS = ("pass", "maj", "bon")
 DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -388,7 +388,7 @@ def weighted_maj_at_k(answers: Sequence[str | None], rewards: Sequence[float], c
 # ---------------------------------------------------------------------------------------- tables
 def _check_metric(metric: str) -> None:
     if metric not in METRICS:
-        from features.errors import did_you_mean
+        from ttsplan.features.errors import did_you_mean
 
         raise TtsplanError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}.{did_you_mean(metric, METRICS)}")
 

@@ -196,7 +196,7 @@ def math_verify_grade(pairs: Sequence[tuple[str | None, str | None]], timeout_s:
     try:
         import math_verify  # noqa: F401
     except ImportError:
-        from features.errors import TtsplanError
+        from ttsplan.features.errors import TtsplanError
 
         raise TtsplanError("math-verify grading must have the package installed, got none. "
                            "Install it with `pip install 'ttsplan[grading]'`.") from None

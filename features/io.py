@@ -18,8 +18,8 @@ from typing import Literal
 import polars as pl
 import pyarrow.parquet as pq
 
-from features.errors import SchemaError, TtsplanError
-from features.schema import is_count_table, validate_count_table, validate_sample_table
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.schema import is_count_table, validate_count_table, validate_sample_table
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".json": "jsonl", ".csv": "csv"}
@@ -75,10 +75,10 @@ def read_table(paths: PathLike | Sequence[PathLike], input_format: str | None = 
     The kind is detected from the columns: ``samples``/``correct_samples`` without ``sample_idx``
     is a CountTable, anything else is checked as a SampleTable. Returns ``(table, kind)``.
     ``input_format`` (``lm-eval``, ``search-and-learn``, ``openai-batch``, ``generic``) reads the files
-    with :func:`features.importers.import_samples` instead (``import_options``: its keyword arguments).
+    with :func:`ttsplan.features.importers.import_samples` instead (``import_options``: its keyword arguments).
     """
     if input_format is not None:
-        from features.importers import import_samples
+        from ttsplan.features.importers import import_samples
 
         return import_samples(input_format, paths, **(import_options or {})).table, "samples"
     problems: list[str] = []
@@ -98,7 +98,7 @@ def read_table(paths: PathLike | Sequence[PathLike], input_format: str | None = 
 def read_samples(paths: PathLike | Sequence[PathLike], input_format: str | None = None,
                  import_options: dict | None = None) -> pl.DataFrame:
     """Read and validate a SampleTable from parquet / JSONL / CSV files or shard directories
-    (or, with ``input_format``, from an evaluation output via :mod:`features.importers`)."""
+    (or, with ``input_format``, from an evaluation output via :mod:`ttsplan.features.importers`)."""
     df, kind = read_table(paths, input_format, import_options)
     if kind != "samples":
         raise TtsplanError("expected a sample table (one row per completion), got a count table. "

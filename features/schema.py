@@ -1,7 +1,7 @@
 """Table contracts (DESIGN §3) and validation at the boundary.
 
 ``validate_sample_table`` / ``validate_count_table`` cast, sort and check once, and report
-**every** problem in one :class:`~features.errors.SchemaError`. Inner code trusts their output.
+**every** problem in one :class:`~ttsplan.features.errors.SchemaError`. Inner code trusts their output.
 
 >>> import polars as pl
 >>> df = pl.DataFrame({"config": ["c"] * 2, "prompt_id": ["p"] * 2, "sample_idx": [0, 1],
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.errors import SchemaError, did_you_mean
+from ttsplan.features.errors import SchemaError, did_you_mean
 
 #: SampleTable: one row per completion, in this column order.
 SAMPLE_SCHEMA: dict[str, pl.DataType] = {

@@ -14,7 +14,7 @@ sample), ``length_variance`` (mean within-prompt variance) and ``reward_spread``
 standard deviation of the reward).
 
 >>> import polars as pl
->>> from features.schema import validate_sample_table
+>>> from ttsplan.features.schema import validate_sample_table
 >>> t = validate_sample_table(pl.DataFrame({"config": ["c"] * 4, "prompt_id": ["p"] * 4,
 ...     "sample_idx": [0, 1, 2, 3], "answer": ["1", "2", "2", "2"], "correct": [False, True, True, True]}))
 >>> prompt_features(t).select("agreement_mean", "first_correct_position").row(0)
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.schema import has_values
+from ttsplan.features.schema import has_values
 
 FEATURES: tuple[str, ...] = (
     "accuracy", "agreement_mean", "agreement_spread", "answer_entropy", "first_correct_position",

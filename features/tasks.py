@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from features.errors import TtsplanError, did_you_mean
-from features.jsonl import iter_json_objects
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.jsonl import iter_json_objects
 
 _MAX_SHOWN = 20
 
@@ -145,7 +145,7 @@ def _level(raw: object) -> float | None:
 
 def write_prompts(prompts: Sequence[Prompt], path: str | Path) -> Path:
     """Write prompts as JSONL (``id, prompt, answer, dataset, kind, difficulty``), atomically."""
-    from features.io import write_atomic
+    from ttsplan.features.io import write_atomic
 
     lines = [json.dumps({"id": p.id, "prompt": p.prompt, "answer": p.answer, "dataset": p.dataset,
                          "kind": p.kind, "difficulty": p.difficulty}) for p in prompts]

@@ -8,7 +8,7 @@ skipped and counted in ``skipped_``. MoE catalog models (Qwen3-235B-A22B, Qwen3-
 stretch goal: with ``include_moe=True`` they are fitted per model and reported apart (``overall(moe=True)``).
 
 Each benchmark row runs ``batch_size`` concurrent requests of ``isl`` prompt and ``osl`` output tokens
-on a ``tp_size``-GPU replica. The prediction is the step model of :mod:`fitting.cost`:
+on a ``tp_size``-GPU replica. The prediction is the step model of :mod:`ttsplan.fitting.cost`:
 
 * decode step (context isl + osl/2, B = batch_size sequences):
   ``t_dec = max(F/(tp·peak·e_c), bytes/(tp·bw·e_m)) + t_fixed + 2·layers·(t_ar + msg/NVLink)``
@@ -23,7 +23,7 @@ on a ``tp_size``-GPU replica. The prediction is the step model of :mod:`fitting.
   ``(B − cap)/cap · osl · TPOT``).
 
 Eleven parameters per (GPU, engine): ``e_c, e_m, t_fixed_s, t_allreduce_s`` (the roofline, reused by
-:class:`fitting.cost.CostModel`) and ``prefill_interference`` γ, ``prefill_queue`` β,
+:class:`ttsplan.fitting.cost.CostModel`) and ``prefill_interference`` γ, ``prefill_queue`` β,
 ``kv_memory_fraction`` κ, ``t_request_s``, ``queue_scale`` q, ``admission_wait`` α, ``prefill_wait`` w
 (benchmark shape). They are fitted jointly on log(pred/measured) of TTFT and TPOT
 (``scipy.optimize.least_squares``, soft-L1 loss), with 95% intervals from the Jacobian.
@@ -56,10 +56,10 @@ import polars as pl
 from joblib import Parallel, delayed
 from sklearn.exceptions import NotFittedError
 
-from features.errors import SchemaError, TtsplanError
-from features.io import write_atomic
-from fitting.cost import Efficiency
-from fitting.specs import BYTES_PER_DTYPE, get_gpu_spec, get_model_spec
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.io import write_atomic
+from ttsplan.fitting.cost import Efficiency
+from ttsplan.fitting.specs import BYTES_PER_DTYPE, get_gpu_spec, get_model_spec
 
 REQUIRED = ("backend", "model_path", "system", "mode", "isl", "osl", "batch_size", "tp_size",
             "silicon_ttft_ms", "silicon_tpot_ms")
@@ -459,7 +459,7 @@ class Calibrator:
             raise NotFittedError("This Calibrator is not fitted yet: call fit(serving_rows) first.")
 
     def efficiencies(self) -> dict[tuple[str, str], Efficiency]:
-        """{(gpu, engine): Efficiency} for :class:`fitting.cost.CostModel` (first model per engine)."""
+        """{(gpu, engine): Efficiency} for :class:`ttsplan.fitting.cost.CostModel` (first model per engine)."""
         self._check()
         out: dict[tuple[str, str], Efficiency] = {}
         for key, eff in self.params_.items():

@@ -16,7 +16,7 @@ lengths), both vectorized over numpy arrays:
   is taken in closed form (:func:`sum_max_linear`); samples stop early following a length
   distribution; reward strategies add a verifier/PRM scoring pass (a prefill over the cached
   context); beam search adds a KV fork (copy-on-write) per step. ``e_c, e_m, t_fixed`` come from a
-  calibration (:mod:`fitting.calibration`); without one they are the naive roofline (1, 1, 0).
+  calibration (:mod:`ttsplan.fitting.calibration`); without one they are the naive roofline (1, 1, 0).
 
 Planner API::
 
@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import TtsplanError, did_you_mean
-from fitting.specs import GpuSpec, ModelSpec, get_gpu_spec, get_model_spec
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.fitting.specs import GpuSpec, ModelSpec, get_gpu_spec, get_model_spec
 
 #: strategy -> (needs a verifier scoring pass, forces n = 1, beam search)
 STRATEGIES: dict[str, tuple[bool, bool, bool]] = {
@@ -88,7 +88,7 @@ class Efficiency:
     token (HTTP, tokenization, scheduling; added once to latency), ``t_allreduce_s`` latency of one all-reduce
     (two per layer under tensor parallelism). The rest (``prefill_interference``, ``prefill_queue``,
     ``kv_memory_fraction``, ``queue_scale``, ``admission_wait``, ``prefill_wait``) shape the serving-benchmark
-    predictions in :mod:`fitting.calibration`; only ``kv_memory_fraction`` is also used here (KV capacity).
+    predictions in :mod:`ttsplan.fitting.calibration`; only ``kv_memory_fraction`` is also used here (KV capacity).
     """
 
     e_c: float = 1.0

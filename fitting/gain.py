@@ -2,7 +2,7 @@
 
 gain = metric@N − pass@1 for metric ∈ {bon, maj, pass} (DESIGN §5–6). :class:`GainPredictor` is a
 scikit-learn-style ridge regression on standardized config-level features
-(:func:`features.stats.config_features`). Evaluation helpers:
+(:func:`ttsplan.features.stats.config_features`). Evaluation helpers:
 
 - :func:`cross_validate` — leave-one-config-out (``groups=None``) or leave-one-group-out (e.g. model):
   Spearman ρ, Kendall τ, MAE with bootstrap-over-configs intervals → :class:`ValidationResult`.
@@ -32,7 +32,7 @@ import polars as pl
 from scipy import stats as sstats
 from sklearn.exceptions import NotFittedError
 
-from features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError, did_you_mean
 
 #: DESIGN §5: the core three plus the entropy add-on. The add-on is the mean token entropy where the
 #: data has it, else the answer entropy (no shared source records token entropies); see core_set().
@@ -42,7 +42,7 @@ CORE_PLUS_ENTROPY = CORE_FEATURES + ("answer_entropy",)
 COUNT_FEATURES = ("accuracy", "first_correct_position", "never_correct_fraction")
 TARGETS = ("bon", "maj", "pass")
 #: the per-prompt success model's own prediction of the gain from the validation samples (DESIGN §6):
-#: mean over prompts of E[target@n] − E[pass@1] under each prompt's Beta posterior (fitting.success).
+#: mean over prompts of E[target@n] − E[pass@1] under each prompt's Beta posterior (ttsplan.fitting.success).
 MODEL_FEATURE = "model_gain"
 
 
@@ -51,8 +51,8 @@ class GainDataWarning(UserWarning):
 
 
 def all_features() -> tuple[str, ...]:
-    """The candidate feature set (``features.stats.FEATURES`` plus :data:`MODEL_FEATURE`)."""
-    from features.stats import FEATURES
+    """The candidate feature set (``ttsplan.features.stats.FEATURES`` plus :data:`MODEL_FEATURE`)."""
+    from ttsplan.features.stats import FEATURES
 
     return (*FEATURES, MODEL_FEATURE)
 
@@ -63,13 +63,13 @@ def model_gain(table: pl.DataFrame, target: str, n: int) -> pl.DataFrame:
     answers); configurations with no correct sample get the pooled-rate prior quietly.
 
     >>> import polars as pl
-    >>> from features.schema import validate_count_table
+    >>> from ttsplan.features.schema import validate_count_table
     >>> t = validate_count_table(pl.DataFrame({"config": ["c"] * 6, "prompt_id": list("abcdef"),
     ...     "samples": [4] * 6, "correct_samples": [0, 1, 2, 2, 3, 4]}))
     >>> round(model_gain(t, "pass", 8)["model_gain"][0], 2)
     0.31
     """
-    from fitting.success import DegenerateDataWarning, PromptSuccessModel
+    from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel
 
     configs = sorted(table["config"].unique().to_list())
     try:
@@ -221,7 +221,7 @@ class GainPredictor:
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
             raise NotFittedError("This GainPredictor is not fitted yet. Call .fit(X, y) with config features and "
-                                 "gains first (see fitting.gain.gain_dataset).")
+                                 "gains first (see ttsplan.fitting.gain.gain_dataset).")
 
     def predict(self, X: object) -> np.ndarray:
         self._check_fitted()
@@ -422,11 +422,11 @@ def _first_k(table: pl.DataFrame, k: int, seed: int, random_subset: bool = False
     """The first k samples per prompt (a seeded random k-subset when ``random_subset``; counts are
     always subsampled hypergeometrically)."""
     if random_subset and "correct_samples" not in table.columns:
-        from fitting.scaling import subsample_samples
+        from ttsplan.fitting.scaling import subsample_samples
 
         return subsample_samples(table, k, seed)
     if "correct_samples" in table.columns:
-        from fitting.scaling import subsample_counts
+        from ttsplan.fitting.scaling import subsample_counts
 
         small = table.filter(pl.col("samples") >= k)
         _, c = subsample_counts(small["samples"].to_numpy(), small["correct_samples"].to_numpy(), k, seed)
@@ -448,21 +448,21 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
     pass1, gain`` from an earlier call) skips recomputing the targets. Configurations with fewer than ``n`` samples for some prompt are skipped with a warning naming them.
     A configuration is a (config, dataset) pair: shared names are split into ``"config [dataset]"``.
     """
-    from features.estimators import prompt_curves
-    from features.stats import config_features
+    from ttsplan.features.estimators import prompt_curves
+    from ttsplan.features.stats import config_features
 
     if target not in TARGETS:
         raise TtsplanError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.{did_you_mean(target, TARGETS)}")
     if int(n) < 2:
         raise TtsplanError(f"n must be >= 2 (the gain at n = 1 is 0 by definition), got {n}.")
-    from fitting.success import split_configs_by_dataset
+    from ttsplan.fitting.success import split_configs_by_dataset
 
     table = split_configs_by_dataset(table)
     kind = "counts" if "correct_samples" in table.columns else "samples"
     if kind == "counts" and target != "pass":
         raise TtsplanError(f"target {target!r} needs per-sample answers/rewards, got a count table. Use --target pass.")
     if kind == "samples":
-        from features.schema import has_values
+        from ttsplan.features.schema import has_values
 
         need = {"maj": "answer", "bon": "reward"}.get(target)
         if need and not has_values(table, need):

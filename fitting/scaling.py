@@ -41,9 +41,9 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from features.errors import TtsplanError
-from features.estimators import pass_at_k
-from fitting.success import fit_beta_binomial, pass_at_n_beta, split_configs_by_dataset
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import pass_at_k
+from ttsplan.fitting.success import fit_beta_binomial, pass_at_n_beta, split_configs_by_dataset
 
 LAWS = ("beta", "per_problem_power_law", "aggregate_power_law")
 POOLED_LAWS = ("pooled_beta",)  # fitted jointly over the configurations of a table; not in LAWS (opt-in)
@@ -459,7 +459,7 @@ def fit_pass_laws(n: np.ndarray, c: np.ndarray, laws: Sequence[str] = LAWS, n_bo
     out = {}
     for law in laws:
         if law not in LAW_CLASSES:
-            from features.errors import did_you_mean
+            from ttsplan.features.errors import did_you_mean
 
             raise TtsplanError(f"law must be one of {', '.join(LAW_CLASSES)}, got {law!r}.{did_you_mean(law, LAW_CLASSES)}")
         out[law] = LAW_CLASSES[law](n_boot=n_boot, seed=seed).fit(n, c)
@@ -504,7 +504,7 @@ def extrapolation_table(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: 
     problems = []
     unknown = [law for law in laws if law not in ALL_LAWS]
     if unknown:
-        from features.errors import did_you_mean
+        from ttsplan.features.errors import did_you_mean
 
         problems.append(f"laws must be names from {', '.join(ALL_LAWS)}, got {unknown[0]!r}."
                         f"{did_you_mean(unknown[0], ALL_LAWS)}")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError, did_you_mean
 
 BYTES_PER_DTYPE = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5}
 

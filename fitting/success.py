@@ -39,7 +39,7 @@ Models
 - Intervals: every value is increasing in p, so the bounds are the values at the posterior quantiles of p.
 
 >>> import polars as pl
->>> from features.schema import validate_count_table
+>>> from ttsplan.features.schema import validate_count_table
 >>> t = validate_count_table(pl.DataFrame({"config": ["c"] * 4, "prompt_id": list("abcd"),
 ...     "samples": [8] * 4, "correct_samples": [0, 2, 6, 8]}))
 >>> m = PromptSuccessModel(min_prompts=1).fit(t)
@@ -57,8 +57,8 @@ import polars as pl
 from scipy import optimize, special, stats
 from sklearn.exceptions import NotFittedError
 
-from features.errors import TtsplanError, did_you_mean
-from features.schema import has_values, split_configs_by_dataset
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.schema import has_values, split_configs_by_dataset
 
 STRATEGIES = ("pass", "maj", "bon")
 _MIN_CONC, _MAX_CONC = 1e-3, 1e6

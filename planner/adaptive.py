@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.errors import TtsplanError
-from planner.stopping import StoppingRule, fit_beta_prior, make_rule, rule_from_dict
+from ttsplan.features.errors import TtsplanError
+from ttsplan.planner.stopping import StoppingRule, fit_beta_prior, make_rule, rule_from_dict
 
 SCHEMA_VERSION = 1
 #: stop reasons in ``result()``.
@@ -46,7 +46,7 @@ class AdaptiveSession:
     Parameters
     ----------
     rule : a rule name (``beta``, ``esc``, ``weighted``, ``pilot``, ``budget``) or a
-        :class:`~planner.stopping.StoppingRule`.
+        :class:`~ttsplan.planner.stopping.StoppingRule`.
     prompts : prompt ids, or an int n for ids ``"0" … "n-1"``.
     max_n : the most samples any prompt gets (overrides the rule's ``max_n`` when given).
     threshold, min_n : the rule's knob and minimum (``None`` keeps the rule's default).

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError
 
 _CHUNK_ELEMENTS = 8_000_000
 _SUBSAMPLE = 4096

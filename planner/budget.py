@@ -2,7 +2,7 @@
 
 Units: ``samples`` (completions), ``tokens`` (prompt tokens processed + generated tokens, prefix
 caching), ``flops``, ``eflops`` (Kinetics memory-aware FLOPs), ``seconds`` (GPU-seconds) and
-``usd``; the last four are priced by :class:`fitting.cost.CostModel` for a model and GPU.
+``usd``; the last four are priced by :class:`ttsplan.fitting.cost.CostModel` for a model and GPU.
 
 >>> b = Budget(8, "samples", per_prompt=True)
 >>> b.total(100)
@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError, did_you_mean
 
 UNITS: tuple[str, ...] = ("samples", "tokens", "flops", "eflops", "seconds", "usd")
 #: units that need a cost model (a model + GPU) to price.

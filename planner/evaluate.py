@@ -3,12 +3,12 @@
 For each configuration:
 
 1. split its prompts (seeded) into validation and test;
-2. fit the pilot success model (:class:`fitting.success.PilotSuccessModel`) on the validation
+2. fit the pilot success model (:class:`ttsplan.fitting.success.PilotSuccessModel`) on the validation
    prompts' labeled samples, and (``calibrate=True``) shift its per-strategy curves onto the exact
-   curves of the validation prompts' non-pilot samples (:func:`planner.plan.calibration_offsets`);
+   curves of the validation prompts' non-pilot samples (:func:`ttsplan.planner.plan.calibration_offsets`);
 3. plan the test prompts from a pilot of their first ``k0`` samples, labels hidden (per-prompt mode:
    every planned N ≥ k0 includes the pilot, so the pilot's cost is counted);
-4. score with the exact estimators (:func:`features.estimators.prompt_curves`) on the test prompts'
+4. score with the exact estimators (:func:`ttsplan.features.estimators.prompt_curves`) on the test prompts'
    samples **not used by the pilot** (the pool: ``sample_idx ≥ k0``), so the samples that decided a
    prompt's N never score it. Uniform baselines and the oracle are scored on the same pool.
 
@@ -33,13 +33,13 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from features.errors import TtsplanError
-from features.estimators import prompt_curves
-from features.schema import has_values
-from planner.allocate import allocate, difficulty_bins
-from planner.budget import Budget
-from planner.plan import pilot_posteriors, plan_config, prepare
-from planner.strategies import get_strategy
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import prompt_curves
+from ttsplan.features.schema import has_values
+from ttsplan.planner.allocate import allocate, difficulty_bins
+from ttsplan.planner.budget import Budget
+from ttsplan.planner.plan import pilot_posteriors, plan_config, prepare
+from ttsplan.planner.strategies import get_strategy
 
 
 def parse_budgets(text: str | None) -> list[float] | None:
@@ -100,9 +100,9 @@ MC_DRAWS = 2000
 
 def _mc_realized(prompt: tuple[list, np.ndarray, np.ndarray], strategy: str, n: int, seed: int) -> float:
     """Monte Carlo accuracy (``MC_DRAWS`` subsets of size n, standard error ≤ 0.5/√draws per prompt) of
-    ``weighted-majority`` (features.estimators.weighted_maj_at_k) or ``best-of-majority`` (answers with at
+    ``weighted-majority`` (ttsplan.features.estimators.weighted_maj_at_k) or ``best-of-majority`` (answers with at
     least half the modal answer's votes; the highest reward among them)."""
-    from features.estimators import weighted_maj_at_k
+    from ttsplan.features.estimators import weighted_maj_at_k
 
     answers, reward, correct = prompt
     if strategy == "weighted-majority":
@@ -248,7 +248,7 @@ def evaluate(table: pl.DataFrame, budgets: Sequence[float] | None = None, test_f
     A configuration that cannot be evaluated (e.g. no correct sample among its validation prompts) gets
     a row with ``skipped`` (the reason) and null metrics, unless it is the only one (then it raises).
     """
-    from fitting.success import DegenerateDataWarning, split_configs_by_dataset
+    from ttsplan.fitting.success import DegenerateDataWarning, split_configs_by_dataset
 
     if table.height == 0:
         raise TtsplanError("data must have at least one sample, got an empty table. Pass a non-empty sample table.")

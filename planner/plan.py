@@ -1,14 +1,14 @@
 """The planner end to end: fit → price → allocate → a versioned, JSON round-trippable :class:`Plan`.
 
 :func:`make_plan` takes a labeled SampleTable or CountTable (one or more configurations), a
-:class:`~planner.budget.Budget` and optionally a model + GPU for pricing, and for every
+:class:`~ttsplan.planner.budget.Budget` and optionally a model + GPU for pricing, and for every
 configuration
 
-* fits the per-prompt success model (:class:`fitting.success.PromptSuccessModel`; with ``pilot=k0``
-  a :class:`~fitting.success.PilotSuccessModel` reads only ``k0`` unlabeled samples per prompt, whose
+* fits the per-prompt success model (:class:`ttsplan.fitting.success.PromptSuccessModel`; with ``pilot=k0``
+  a :class:`~ttsplan.fitting.success.PilotSuccessModel` reads only ``k0`` unlabeled samples per prompt, whose
   cost is counted: every planned N is ≥ k0 and includes the pilot samples),
-* prices every (strategy, N) on the grid (:func:`planner.strategies.cost_matrix`),
-* allocates per prompt (:func:`planner.allocate.allocate`, risk-averse with ``risk_averse=True``:
+* prices every (strategy, N) on the grid (:func:`ttsplan.planner.strategies.cost_matrix`),
+* allocates per prompt (:func:`ttsplan.planner.allocate.allocate`, risk-averse with ``risk_averse=True``:
   choices by the lower credible bound), and
 * records the config-level recommendation (one strategy and N for the whole task) and the
   baselines: uniform N per strategy and Snell-style difficulty bins.
@@ -19,7 +19,7 @@ The budget applies to each configuration separately (each is one way to run the 
 not alternatives), and those are the ones marked ``*`` in the tables.
 
 >>> import polars as pl
->>> from features.schema import validate_sample_table
+>>> from ttsplan.features.schema import validate_sample_table
 >>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": str((i + j) % 3 if i % 2 else 1),
 ...          "correct": ((i + j) % 3 == 1) if i % 2 else True} for i in range(8) for j in range(6)]
 >>> plan = make_plan(validate_sample_table(pl.DataFrame(rows)), Budget(4, "samples", per_prompt=True))
@@ -41,17 +41,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.errors import TtsplanError
-from features.schema import has_values
-from planner.allocate import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import has_values
+from ttsplan.planner.allocate import (
     allocate,
     config_level,
     difficulty_bins,
     min_cost_total,
     uniform_baselines,
 )
-from planner.budget import Budget
-from planner.strategies import (
+from ttsplan.planner.budget import Budget
+from ttsplan.planner.strategies import (
     Strategy,
     available_strategies,
     cost_matrix,
@@ -309,7 +309,7 @@ def prompt_lengths(table: pl.DataFrame) -> pl.DataFrame:
 def resolve_cost_model(model: str | None, gpu: str | None) -> Any:
     if model is None:
         return None
-    from fitting.cost import CostModel
+    from ttsplan.fitting.cost import CostModel
     return CostModel(model, gpu or "H100")
 
 
@@ -317,10 +317,10 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
                      labeled: pl.DataFrame | None = None) -> Any:
     """Posteriors for every prompt of ``table`` from its first ``k0`` samples, labels hidden.
 
-    The :class:`~fitting.success.PilotSuccessModel` is fitted per configuration on ``labeled``
+    The :class:`~ttsplan.fitting.success.PilotSuccessModel` is fitted per configuration on ``labeled``
     (default: ``table`` itself, i.e. a plan for a rerun of known prompts).
     """
-    from fitting.success import PilotSuccessModel, PromptPosteriors
+    from ttsplan.fitting.success import PilotSuccessModel, PromptPosteriors
 
     if "correct_samples" in table.columns:
         raise TtsplanError("--pilot needs a sample table (answers per sample), got a count table. "
@@ -353,10 +353,10 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
 
 
 def fit_success(table: pl.DataFrame, pilot: int | None = None, confidence: float = 0.9) -> Any:
-    """The planner's per-prompt success model: :class:`fitting.success.PromptPosteriors` from the labeled
+    """The planner's per-prompt success model: :class:`ttsplan.fitting.success.PromptPosteriors` from the labeled
     ``table`` (``pilot`` = k0: from k0 unlabeled pilot samples per prompt, :func:`pilot_posteriors`);
     degenerate configurations are handled quietly (their notes stay on the posteriors)."""
-    from fitting.success import DegenerateDataWarning, PromptSuccessModel
+    from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
@@ -392,7 +392,7 @@ def prepare(table: pl.DataFrame, unit: str, strategies: Sequence[str] | str | No
     BoN curves by (exact empirical mean − model mean) measured on the labeled prompts' samples with
     ``sample_idx >= skip`` (:func:`calibration_offsets`).
     """
-    from fitting.success import split_configs_by_dataset
+    from ttsplan.fitting.success import split_configs_by_dataset
 
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
@@ -451,15 +451,15 @@ def calibration_offsets(table: pl.DataFrame, post: Any, metrics: Sequence[str], 
                         skip: int = 0) -> dict[tuple[str, str], np.ndarray]:
     """Per (config, metric): exact empirical mean curve − the model's mean curve, on ``grid``.
 
-    Empirical values are the exact estimators (:func:`features.estimators.prompt_curves`) on the labeled
+    Empirical values are the exact estimators (:func:`ttsplan.features.estimators.prompt_curves`) on the labeled
     samples with ``sample_idx >= skip`` (the pilot's samples excluded, so they match how a plan is
-    scored); the model's are :func:`planner.strategies.posterior_expected` for the same prompts. Beyond
+    scored); the model's are :func:`ttsplan.planner.strategies.posterior_expected` for the same prompts. Beyond
     the largest N the data supports, the offset at that N is carried forward. N = 1 of ``pass`` is the
     greedy calibration.
     """
-    from features.estimators import prompt_curves
-    from fitting.success import split_configs_by_dataset
-    from planner.strategies import posterior_expected
+    from ttsplan.features.estimators import prompt_curves
+    from ttsplan.fitting.success import split_configs_by_dataset
+    from ttsplan.planner.strategies import posterior_expected
 
     t = split_configs_by_dataset(table).filter(pl.col("correct").is_not_null() & (pl.col("sample_idx") >= skip))
     t = t.with_columns(pl.col("sample_idx") - skip)
@@ -496,7 +496,7 @@ def calibration_offsets(table: pl.DataFrame, post: Any, metrics: Sequence[str], 
 def fill_calibrated(memo: dict, post: Any, keys: pl.DataFrame, metrics: Sequence[str], grid: Sequence[int],
                     offsets: dict[tuple[str, str], np.ndarray], notes: list[str]) -> None:
     """Pre-fill the strategies' metric cache with offset-corrected (mean, lower, upper), clipped to [0, 1]."""
-    from planner.strategies import posterior_bounds, posterior_expected
+    from ttsplan.planner.strategies import posterior_bounds, posterior_expected
 
     configs = keys["config"].to_numpy()
     for metric, g in [(m, tuple(grid)) for m in metrics] + [("pass", (1,))]:
@@ -605,13 +605,13 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
 
     ``budget=None``: the cost of majority vote with N = 8 on every prompt, in ``unit`` (default samples).
     """
-    from planner.budget import normalize_unit
+    from ttsplan.planner.budget import normalize_unit
 
     unit = normalize_unit(unit or (budget.unit if budget else "samples"))
     if budget is not None and budget.unit != unit:
         budget = Budget(budget.amount, unit, budget.per_prompt)
     cost_model = resolve_cost_model(model, gpu)
-    from fitting.success import split_configs_by_dataset
+    from ttsplan.fitting.success import split_configs_by_dataset
 
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")

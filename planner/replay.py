@@ -1,7 +1,7 @@
 """Replay a stopping rule over recorded samples in many random orders (DESIGN §8).
 
 For each config of a SampleTable (prompts × k recorded samples with ``answer`` and ``correct``), each
-of ``orders`` random per-prompt sample orders is fed to an :class:`~planner.adaptive.AdaptiveSession`
+of ``orders`` random per-prompt sample orders is fed to an :class:`~ttsplan.planner.adaptive.AdaptiveSession`
 exactly as an engine would (ask → tell, one sample per open prompt per round). The rule's accuracy and
 mean samples are compared with fixed self-consistency on all recorded samples (``sc``: plurality vote,
 null answers never win, ties broken uniformly at random — computed exactly).
@@ -11,7 +11,7 @@ null answers never win, ties broken uniformly at random — computed exactly).
 over orders is reported as ``*_std`` and 5–95 % ``*_lo`` / ``*_hi`` quantiles.
 
 >>> import polars as pl
->>> from features.schema import validate_sample_table
+>>> from ttsplan.features.schema import validate_sample_table
 >>> t = validate_sample_table(pl.DataFrame({"config": "c", "prompt_id": ["a"] * 6 + ["b"] * 6,
 ...     "sample_idx": list(range(6)) * 2, "answer": ["1"] * 6 + ["2", "3"] * 3,
 ...     "correct": [True] * 6 + [True, False] * 3}))
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.errors import TtsplanError
-from features.schema import has_values
-from planner.adaptive import AdaptiveSession
-from planner.stopping import SWEEP_GRIDS, make_rule
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import has_values
+from ttsplan.planner.adaptive import AdaptiveSession
+from ttsplan.planner.stopping import SWEEP_GRIDS, make_rule
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ Figures (:data:`FIGURES`):
 ==================  ===========================================================================
 
 >>> import polars as pl
->>> from features.schema import validate_sample_table
+>>> from ttsplan.features.schema import validate_sample_table
 >>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": str(j % 2 if i % 2 else 1),
 ...          "correct": (j % 2 == 1) if i % 2 else True} for i in range(6) for j in range(4)]
 >>> d = curves_data(validate_sample_table(pl.DataFrame(rows)), n_boot=0)
@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.errors import TtsplanError
-from features.io import write_atomic
-from features.schema import has_values
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import write_atomic
+from ttsplan.features.schema import has_values
 
 FIGURES: tuple[str, ...] = ("curves", "frontier", "allocation", "gain", "stability", "cost_breakdown")
 METRIC_LABELS = {"pass": "pass@N (any correct; oracle coverage)", "maj": "maj@N (majority vote)",
@@ -99,7 +99,7 @@ def _files_arg(files: Sequence[str | Path] | None) -> str:
 def curves_data(table: pl.DataFrame, ks: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0,
                 confidence: float = 0.95, files: Sequence[str | Path] | None = None) -> dict[str, Any]:
     """Accuracy vs N per configuration and metric with bootstrap intervals (= ``ttsplan curves``)."""
-    from features.estimators import curves
+    from ttsplan.features.estimators import curves
 
     ks = sorted(set(ks or _ks(table)))
     metrics = ["pass", "maj", "bon"]
@@ -113,7 +113,7 @@ def curves_data(table: pl.DataFrame, ks: Sequence[int] | None = None, n_boot: in
 
 
 def _lengths(table: pl.DataFrame) -> pl.DataFrame:
-    from planner.plan import prompt_lengths
+    from ttsplan.planner.plan import prompt_lengths
 
     return prompt_lengths(table).with_columns(pl.col("prompt_tokens").fill_null(0.0),
                                               pl.col("output_tokens").fill_null(1.0))
@@ -131,9 +131,9 @@ def _pareto(cost: np.ndarray, acc: np.ndarray) -> list[int]:
 
 
 def _planner_arrays(table: pl.DataFrame, unit: str, cost_model: Any, batch_prompts: int) -> Any:
-    """The accuracy and cost arrays exactly as :func:`planner.plan.make_plan` builds them (with its
+    """The accuracy and cost arrays exactly as :func:`ttsplan.planner.plan.make_plan` builds them (with its
     default calibration of the success model onto the empirical curves of a sample table)."""
-    from planner.plan import fit_success, prepare
+    from ttsplan.planner.plan import fit_success, prepare
 
     kw: dict[str, Any] = {"cost_model": cost_model, "batch_prompts": batch_prompts}
     if "correct_samples" not in table.columns:
@@ -148,16 +148,16 @@ def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None,
     frontier in each cost unit, and the plan's points.
 
     ``points`` carry the planner's accuracy estimates (its success model, calibrated onto the empirical
-    curves as :func:`planner.plan.make_plan` does; mean over prompts, with the mean 90% credible
+    curves as :func:`ttsplan.planner.plan.make_plan` does; mean over prompts, with the mean 90% credible
     bounds) of the planner's strategies on its N grid (N ≤ ``max_n``) — the numbers the planner
     optimizes, so the plan's points are comparable with the frontier (the config-level choice lies on
     it; the per-prompt plan on or above it). Only configurations of the highlighted configuration's
     ``dataset`` are compared (other tasks are not alternatives). ``measured`` carries the exact in-sample accuracy of
     majority / best-of-N at the recorded N (from the curves) for the same costs, to check the
     prediction. Costs are per prompt, priced like the planner prices them
-    (:func:`planner.strategies.cost_matrix`, ``batch_prompts`` prompts sharing the GPU).
+    (:func:`ttsplan.planner.strategies.cost_matrix`, ``batch_prompts`` prompts sharing the GPU).
     """
-    from planner.strategies import cost_matrix
+    from ttsplan.planner.strategies import cost_matrix
 
     if _kind(table) == "counts":
         raise TtsplanError("the accuracy-cost frontier needs a sample table with answers or rewards, got a count "
@@ -292,7 +292,7 @@ def gain_data(table: pl.DataFrame, target: str | None = None, n: int | None = No
     """The report of ``ttsplan fit --target T --n N --format json`` (LOCO predictions, ρ, stability)."""
     import warnings
 
-    from fitting.gain import fit_report
+    from ttsplan.fitting.gain import fit_report
 
     target = target or default_gain_target(table)
     n = int(n or default_gain_n(table))
@@ -316,7 +316,7 @@ def cost_breakdown_data(model: str | Any = "gemma-3-270m", gpu: str | Any = "H10
 
     The parts sum to ``latency_s`` of ``ttsplan estimate`` (which the rows also carry, key for key).
     """
-    from fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
+    from ttsplan.fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
 
     cm = model if isinstance(model, CostModel) else CostModel(model, gpu)
     m, e = cm.model, cm.efficiency
@@ -369,7 +369,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
                  figures: Sequence[str] = FIGURES, progress: Progress = _quiet) -> dict[str, Any]:
     """Compute the data of every figure; a figure that cannot be drawn from this data is listed in
     ``skipped`` with the reason instead of failing the whole report."""
-    from fitting.success import split_configs_by_dataset
+    from ttsplan.fitting.success import split_configs_by_dataset
 
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
@@ -377,7 +377,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
     table = split_configs_by_dataset(table)
     cost_model = None
     if model is not None:
-        from fitting.cost import CostModel
+        from ttsplan.fitting.cost import CostModel
 
         cost_model = CostModel(model, gpu)
     out: dict[str, Any] = {"figures": {}, "skipped": {}, "model": getattr(cost_model, "model", None) and
@@ -403,7 +403,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
         figs["curves"] = curves
     if plan is None and ("frontier" in figures or "allocation" in figures):
         progress("planning (fit success model, price, allocate) …")
-        from planner.plan import make_plan
+        from ttsplan.planner.plan import make_plan
 
         try:
             plan = make_plan(table, None, unit="samples", model=model, gpu=gpu)

@@ -1,15 +1,15 @@
-"""Execute a :class:`~planner.plan.Plan` with a sampler engine, stopping prompts adaptively (``ttsplan run``).
+"""Execute a :class:`~ttsplan.planner.plan.Plan` with a sampler engine, stopping prompts adaptively (``ttsplan run``).
 
 :func:`run_plan` takes a plan, the prompts it was made for and an engine (``hf``, ``vllm``, ``openai``,
 ``replay``). Every planned prompt gets at most its allocated N samples (the session's ``caps``); an
-:class:`~planner.adaptive.AdaptiveSession` with the chosen stopping rule decides, sample by sample,
+:class:`~ttsplan.planner.adaptive.AdaptiveSession` with the chosen stopping rule decides, sample by sample,
 when a prompt has had enough (without a rule each prompt gets exactly its N). Many prompts are in
 flight at once: the ``openai`` engine streams one request per asked prompt (bounded by its
 ``concurrency``) and feeds each answer back as it arrives; the in-process engines sample the asked
 prompts in batches of ``batch`` in a worker thread.
 
 Sample ``j`` of prompt ``p`` is always drawn with the seed of ``(seed, p, j)`` (``openai``: the per-sample
-seed :func:`~features.sampler.base.sample_seed`; ``hf`` / ``vllm``: the engine's own seed for the id
+seed :func:`~ttsplan.features.sampler.base.sample_seed`; ``hf`` / ``vllm``: the engine's own seed for the id
 ``"p#j"``; ``replay``: recorded sample ``j``), so the table does not depend on timing or batching.
 
 Output directory::
@@ -27,8 +27,8 @@ again (their ``sample_idx`` must be the next index of their prompt), and samples
 are re-asked with the same index and seed. Nothing is sampled twice and nothing is lost.
 
 >>> import polars as pl, tempfile
->>> from features.sampler import ReplayEngine, SamplerConfig
->>> from features.tasks import Prompt
+>>> from ttsplan.features.sampler import ReplayEngine, SamplerConfig
+>>> from ttsplan.features.tasks import Prompt
 >>> rec = pl.DataFrame({"config": ["c"] * 8, "prompt_id": ["a"] * 4 + ["b"] * 4, "sample_idx": [0, 1, 2, 3] * 2,
 ...                     "text": ["4", "4", "4", "4", "1", "2", "3", "4"]})
 >>> prompts = [Prompt("a", "2+2?", "4", kind="short"), Prompt("b", "?", "4", kind="short")]
@@ -54,15 +54,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.errors import SchemaError, TtsplanError
-from features.grading import extract_answer, grade
-from features.io import write_atomic, write_parquet_atomic
-from features.sampler.base import Completion, SamplerConfig
-from features.sampler.runner import check_run_params
-from features.schema import SAMPLE_SCHEMA, validate_sample_table
-from features.tasks import Prompt
-from planner.adaptive import AdaptiveSession
-from planner.stopping import make_rule
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.grading import extract_answer, grade
+from ttsplan.features.io import write_atomic, write_parquet_atomic
+from ttsplan.features.sampler.base import Completion, SamplerConfig
+from ttsplan.features.sampler.runner import check_run_params
+from ttsplan.features.schema import SAMPLE_SCHEMA, validate_sample_table
+from ttsplan.features.tasks import Prompt
+from ttsplan.planner.adaptive import AdaptiveSession
+from ttsplan.planner.stopping import make_rule
 
 RUN_FILE = "run.json"
 SESSION_FILE = "session.json"
@@ -102,7 +102,7 @@ class RunResult:
 def plan_caps(plan: Any, config: str | None = None) -> tuple[str | None, dict[str, int], dict[str, str]]:
     """``(config, {prompt_id: n}, {prompt_id: strategy})`` of one configuration of a plan.
 
-    ``plan`` is a :class:`~planner.plan.Plan` or a plain ``{prompt_id: n}`` mapping (strategy majority).
+    ``plan`` is a :class:`~ttsplan.planner.plan.Plan` or a plain ``{prompt_id: n}`` mapping (strategy majority).
     """
     if isinstance(plan, Mapping):
         caps = {str(k): int(v) for k, v in plan.items()}
@@ -110,7 +110,7 @@ def plan_caps(plan: Any, config: str | None = None) -> tuple[str | None, dict[st
     configs = sorted({a.config for a in plan.allocations})
     cfg = config or plan.recommended_config
     if cfg not in configs:
-        from features.errors import did_you_mean
+        from ttsplan.features.errors import did_you_mean
 
         raise TtsplanError(f"--config must be a configuration of the plan, got {cfg!r}. Plan configurations: "
                            f"{', '.join(configs)}.{did_you_mean(str(cfg), configs)}")
@@ -403,7 +403,7 @@ def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Any, out_dir: str | P
              budget: int | None = None, sampling: SamplerConfig | None = None, batch: int = 8,
              checkpoint_every: int = 32, checkpoint_s: float = 10.0,
              progress: Callable[[RunProgress], None] | None = None) -> RunResult:
-    """Run ``plan`` (a :class:`~planner.plan.Plan` or ``{prompt_id: n}``) and write ``out_dir`` (see module doc).
+    """Run ``plan`` (a :class:`~ttsplan.planner.plan.Plan` or ``{prompt_id: n}``) and write ``out_dir`` (see module doc).
 
     ``rule`` (``beta``, ``horizon``, ``esc``, ``weighted``, ``pilot``, ``budget``; ``None`` = the plan's
     fixed N) with ``threshold`` / ``min_n`` stops prompts early; ``budget`` caps total samples.

@@ -2,7 +2,7 @@
 
 Every rule has **one** knob (``threshold``), a minimum ``min_n`` (never stops before it) and a
 maximum ``max_n`` (always stops there). A rule reads the per-prompt state arrays of an
-:class:`planner.adaptive.AdaptiveSession` (``top`` / ``second`` vote counts, ``run_len``, weighted
+:class:`ttsplan.planner.adaptive.AdaptiveSession` (``top`` / ``second`` vote counts, ``run_len``, weighted
 votes, ``n``) and answers, for a batch of prompt indices, "stop now?".
 
 =========  ==========================================================  ================  ======
@@ -51,7 +51,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special, stats
 
-from features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError, did_you_mean
 
 #: per-prompt success estimate: ``(prompt_idx, pilot_agree, pilot_k) -> p`` in [0, 1].
 SuccessEstimate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -354,7 +354,7 @@ class PilotRule(StoppingRule):
     The pilot leader's share q = top / n, shrunk towards a Beta prior fitted (method of moments) across
     the prompts finishing their pilot together — or a per-prompt success estimate from ``success`` —
     feeds a three-way vote model (leader q, runner-up ρ(1 − q) with ρ pooled over the pilots, the rest
-    never wins; as in ``fitting.success``): cap = min{n ≥ min_n : acc(max_n) − acc(n) ≤ 1 − threshold}.
+    never wins; as in ``ttsplan.fitting.success``): cap = min{n ≥ min_n : acc(max_n) − acc(n) ≤ 1 − threshold}.
     Inside the cap the horizon criterion stops at ``threshold`` (its horizon being the cap).
     """
 
@@ -440,7 +440,7 @@ def make_rule(name: str | StoppingRule, threshold: float | None = None, *, min_n
     >>> make_rule("betta")
     Traceback (most recent call last):
     ...
-    features.errors.TtsplanError: rule must be one of beta, horizon, esc, weighted, pilot, budget, got 'betta'. Did you mean "beta"?
+    ttsplan.features.errors.TtsplanError: rule must be one of beta, horizon, esc, weighted, pilot, budget, got 'betta'. Did you mean "beta"?
     """
     if isinstance(name, StoppingRule):
         return name

@@ -11,7 +11,7 @@ Registry (:data:`STRATEGIES`, :func:`get_strategy` with "Did you mean"):
                     better on average of maj@N and BoN@N (weighted voting usually matches or beats
                     both, Snell et al. 2024; taking the per-prompt maximum would cherry-pick).
                     Ties go to the plain strategy listed first. Realized accuracy in
-                    :mod:`planner.evaluate` uses the Monte Carlo weighted-vote estimator.
+                    :mod:`ttsplan.planner.evaluate` uses the Monte Carlo weighted-vote estimator.
 ``best-of-majority`` keep answers with at least half the modal answer's votes, return the highest
                     reward among them. **Approximation:** ½ (maj@N + BoN@N) per prompt (a hybrid;
                     a heuristic that ``ttsplan evaluate`` checks against real samples).
@@ -22,14 +22,14 @@ Reward strategies are unavailable when the data has no ``reward`` column; vote s
 unavailable without an ``answer`` column (count tables): :func:`available_strategies` says why.
 
 Cost: :func:`cost_matrix` — ``samples`` = N; ``tokens`` = prompt tokens (prefix caching: processed
-once) + N × mean output tokens; everything else from :meth:`fitting.cost.CostModel.price` with the
+once) + N × mean output tokens; everything else from :meth:`ttsplan.fitting.cost.CostModel.price` with the
 prompt's expected lengths (reward strategies add the verifier's scoring pass). ``seconds`` are
 GPU-seconds per prompt when ``batch_prompts`` prompts share the GPU.
 
 >>> get_strategy("majorty")
 Traceback (most recent call last):
 ...
-features.errors.TtsplanError: strategy must be one of greedy, majority, best-of-n, weighted-majority, best-of-majority, pass@n, got 'majorty'. Did you mean "majority"?
+ttsplan.features.errors.TtsplanError: strategy must be one of greedy, majority, best-of-n, weighted-majority, best-of-majority, pass@n, got 'majorty'. Did you mean "majority"?
 >>> import numpy as np
 >>> cost_matrix("majority", [1, 4], np.array([10.0]), np.array([5.0]), "tokens").tolist()
 [[15.0, 30.0]]
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError, did_you_mean
 
 _ALIASES = {"maj": "majority", "self-consistency": "majority", "sc": "majority", "bon": "best-of-n",
             "best_of_n": "best-of-n", "bestofn": "best-of-n", "weighted": "weighted-majority",
@@ -70,8 +70,8 @@ class Strategy:
         dict to several calls to compute each metric once.
 
         ``success`` has ``expected_accuracy(metric, grid)`` and ``accuracy_bounds(metric, grid)`` for
-        metric in pass|maj|bon (a fitted :class:`fitting.success.PromptSuccessModel` or
-        :class:`~fitting.success.PromptPosteriors`). Grid points a strategy cannot use (N > 1 for
+        metric in pass|maj|bon (a fitted :class:`ttsplan.fitting.success.PromptSuccessModel` or
+        :class:`~ttsplan.fitting.success.PromptPosteriors`). Grid points a strategy cannot use (N > 1 for
         greedy) are NaN.
         """
         grid = [int(g) for g in grid]
@@ -120,7 +120,7 @@ def posterior_expected(success: Any, metric: str, grid: Sequence[int]) -> np.nda
     """E over each prompt's posterior of p of the metric's value at N (prompts × grid).
 
     Delegates to ``success.expected_accuracy``: ``pass`` is exact, ``maj`` and ``bon`` are averaged over
-    equal-probability bins of the Beta posterior (:meth:`fitting.success.PromptPosteriors.p_nodes`) rather
+    equal-probability bins of the Beta posterior (:meth:`ttsplan.fitting.success.PromptPosteriors.p_nodes`) rather
     than evaluated at the posterior mean: with a few pilot samples the posterior is wide and the value
     at the mean p badly misstates what voting buys.
     """

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from features.errors import TtsplanError
-from planner.adaptive import AdaptiveSession
-from planner.stopping import (RULE_NAMES, beta_confidence, beta_table, fit_beta_prior, horizon_table,
+from ttsplan.features.errors import TtsplanError
+from ttsplan.planner.adaptive import AdaptiveSession
+from ttsplan.planner.stopping import (RULE_NAMES, beta_confidence, beta_table, fit_beta_prior, horizon_table,
                               majority_accuracy, make_rule, race_accuracy)
 
 

@@ -1,4 +1,4 @@
-"""planner.allocate: hand-computed allocations, brute force, and hypothesis invariants."""
+"""ttsplan.planner.allocate: hand-computed allocations, brute force, and hypothesis invariants."""
 from __future__ import annotations
 
 import itertools
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from features.errors import TtsplanError
-from planner.allocate import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.planner.allocate import (
     allocate,
     config_level,
     difficulty_bins,

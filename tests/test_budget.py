@@ -1,4 +1,4 @@
-"""planner.budget: a frozen, self-validating Budget."""
+"""ttsplan.planner.budget: a frozen, self-validating Budget."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.errors import TtsplanError
-from planner.budget import UNITS, Budget, normalize_unit
+from ttsplan.features.errors import TtsplanError
+from ttsplan.planner.budget import UNITS, Budget, normalize_unit
 
 
 def test_total_and_per_prompt() -> None:

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from features.errors import SchemaError, TtsplanError
-from fitting.calibration import PARAMS, Calibrator, CalibrationWarning, predict_serving, serving_arrays
-from fitting.cost import CostModel, Efficiency
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.fitting.calibration import PARAMS, Calibrator, CalibrationWarning, predict_serving, serving_arrays
+from ttsplan.fitting.cost import CostModel, Efficiency
 
 
 def _grid(model: str = "Qwen/Qwen3-32B", engine: str = "vllm") -> pl.DataFrame:

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from fitting.calibration import predict_serving, serving_arrays
-from fitting.cost import Efficiency
+from ttsplan.cli.main import app
+from ttsplan.fitting.calibration import predict_serving, serving_arrays
+from ttsplan.fitting.cost import Efficiency
 
 runner = CliRunner()
 EST = ["estimate", "--model", "Qwen/Qwen3-0.6B", "--gpu", "B200", "--strategy", "majority", "--n", "1",

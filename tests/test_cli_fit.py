@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 from typer.testing import CliRunner
 
-from cli.main import app
+from ttsplan.cli.main import app
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""`ttsplan curves` / `ttsplan features` through typer's CliRunner; import hygiene of cli.main."""
+"""`ttsplan curves` / `ttsplan features` through typer's CliRunner; import hygiene of ttsplan.cli.main."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from ttsplan.cli.main import app
 
 runner = CliRunner()
 
@@ -73,7 +73,7 @@ def test_help_has_examples():
 
 
 def test_cli_import_is_light():
-    code = ("import sys, cli.main; heavy = [m for m in ('torch', 'transformers', 'vllm', 'matplotlib') "
+    code = ("import sys, ttsplan.cli.main; heavy = [m for m in ('torch', 'transformers', 'vllm', 'matplotlib') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

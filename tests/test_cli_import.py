@@ -1,4 +1,4 @@
-"""``ttsplan import`` / ``ttsplan export`` through the CLI (typer's CliRunner on cli.main.app).
+"""``ttsplan import`` / ``ttsplan export`` through the CLI (typer's CliRunner on ttsplan.cli.main.app).
 
 Fixture layouts and their sources are cited in tests/test_importers.py; the round trip's truth in
 tests/test_export.py.
@@ -13,8 +13,8 @@ import pytest
 from test_export import toy_samples  # tests/ is on sys.path under pytest
 from typer.testing import CliRunner
 
-from cli.main import COMMANDS, app
-from features.io import read_metadata, read_samples, write_parquet_atomic
+from ttsplan.cli.main import COMMANDS, app
+from ttsplan.features.io import read_metadata, read_samples, write_parquet_atomic
 
 FIX = Path(__file__).parent / "fixtures" / "importers"
 runner = CliRunner()

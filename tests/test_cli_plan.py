@@ -8,9 +8,9 @@ import pytest
 from test_plan import synthetic  # tests/ is on sys.path under pytest
 from typer.testing import CliRunner
 
-import cli.plan_cmd
-from cli.main import app
-from planner.plan import Plan
+import ttsplan.cli.plan_cmd
+from ttsplan.cli.main import app
+from ttsplan.planner.plan import Plan
 
 runner = CliRunner()
 
@@ -72,10 +72,10 @@ def test_plan_empty_data(tmp_path: Path) -> None:
 
 
 def test_plan_without_file_uses_default(monkeypatch: pytest.MonkeyPatch, samples: Path, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli.plan_cmd, "DEFAULT_DATA", tmp_path / "missing.parquet")
+    monkeypatch.setattr(ttsplan.cli.plan_cmd, "DEFAULT_DATA", tmp_path / "missing.parquet")
     r = runner.invoke(app, ["plan"])
     assert r.exit_code == 2 and "python data/make_default.py" in r.output
-    monkeypatch.setattr(cli.plan_cmd, "DEFAULT_DATA", samples)
+    monkeypatch.setattr(ttsplan.cli.plan_cmd, "DEFAULT_DATA", samples)
     r = runner.invoke(app, ["plan", "--format", "json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["model"] == "Gemma-3-270M"

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import TtsplanError
-from fitting.cost import (LENGTH_DISTRIBUTIONS, STRATEGIES, CostModel, Efficiency, kinetics_eflops, load_calibration,
+from ttsplan.features.errors import TtsplanError
+from ttsplan.fitting.cost import (LENGTH_DISTRIBUTIONS, STRATEGIES, CostModel, Efficiency, kinetics_eflops, load_calibration,
                           sum_max_linear)
-from fitting.specs import ModelSpec, get_model_spec
+from ttsplan.fitting.specs import ModelSpec, get_model_spec
 
 
 def test_kinetics_reproduces_paper_qwen3_06b() -> None:

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.estimators import (bon_at_k, curves, maj_at_k_prompt, pass_at_k, prompt_curves,
+from ttsplan.features.estimators import (bon_at_k, curves, maj_at_k_prompt, pass_at_k, prompt_curves,
                                  weighted_maj_at_k)
-from features.io import read_table
-from features.schema import validate_sample_table
+from ttsplan.features.io import read_table
+from ttsplan.features.schema import validate_sample_table
 
 
 def brute_pass(correct, k):

@@ -1,4 +1,4 @@
-"""planner.evaluate: split, cost-to-match, and held-out scoring on synthetic and real samples."""
+"""ttsplan.planner.evaluate: split, cost-to-match, and held-out scoring on synthetic and real samples."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from test_plan import synthetic  # tests/ is on sys.path under pytest
 
-from features.errors import TtsplanError
-from features.estimators import prompt_curves
-from planner.evaluate import _cost_to_match, evaluate, parse_budgets, split_prompts
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import prompt_curves
+from ttsplan.planner.evaluate import _cost_to_match, evaluate, parse_budgets, split_prompts
 
 KEYS = {"config", "savings_vs_uniform_bon", "savings_vs_uniform_majority", "oracle_fraction", "accuracy",
         "uniform_accuracy", "cost", "budget", "budgets", "test_prompts"}
@@ -82,7 +82,7 @@ def test_bad_inputs() -> None:
 
 
 def test_real_data(shared_data) -> None:
-    from features.io import read_table
+    from ttsplan.features.io import read_table
 
     t, _ = read_table(shared_data / "samples" / "game24_gpt4.parquet")
     rows = evaluate(t.filter(pl.col("config") == "gpt-4/T0.7/game24-standard"), budgets=[8], pilot=4)

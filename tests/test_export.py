@@ -7,8 +7,8 @@ vllm-project/vllm ``examples/offline_inference/openai/openai_batch.md`` (``custo
 The round trip's truth is independent of the importer: a SampleTable built directly (answers drawn
 per prompt, graded by construction). The plan is exported, each request is answered with the
 replay engine (its prompt's first ``n`` recorded samples), the responses are imported, and
-``planner.evaluate.evaluate`` as well as ``features.estimators.curves`` and
-``features.stats.config_features`` must give the same numbers on the imported table as on the
+``ttsplan.planner.evaluate.evaluate`` as well as ``ttsplan.features.estimators.curves`` and
+``ttsplan.features.stats.config_features`` must give the same numbers on the imported table as on the
 original samples those requests were answered with.
 """
 from __future__ import annotations
@@ -19,18 +19,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.errors import TtsplanError
-from features.estimators import curves
-from features.importers import import_samples
-from features.importers.batch_requests import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import curves
+from ttsplan.features.importers import import_samples
+from ttsplan.features.importers.batch_requests import (
     build_batch_requests,
     read_requests,
     replay_responses,
     write_jsonl,
 )
-from features.schema import validate_sample_table
-from features.stats import config_features
-from features.tasks import Prompt, read_prompts
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.features.stats import config_features
+from ttsplan.features.tasks import Prompt, read_prompts
 
 CFG = "toy-1b/T0.7"
 
@@ -63,8 +63,8 @@ def toy(tmp_path_factory):
 
 
 def _plan(table: pl.DataFrame):
-    from planner.budget import Budget
-    from planner.plan import make_plan
+    from ttsplan.planner.budget import Budget
+    from ttsplan.planner.plan import make_plan
 
     return make_plan(table, Budget(8, "samples", per_prompt=True), strategies="majority", pilot=4)
 
@@ -120,7 +120,7 @@ def test_export_errors_are_collected():
 
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
 def test_round_trip_gives_the_same_numbers(toy, tmp_path, endpoint):
-    from planner.evaluate import evaluate
+    from ttsplan.planner.evaluate import evaluate
 
     table, prompts_path = toy
     reqs = build_batch_requests(_plan(table).allocations_frame(), read_prompts(prompts_path), target="vllm-batch",

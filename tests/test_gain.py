@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from features.errors import TtsplanError
-from features.schema import validate_sample_table
-from fitting.gain import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.fitting.gain import (
     CORE_FEATURES,
     GainDataWarning,
     GainPredictor,
@@ -158,7 +158,7 @@ def test_concentration_runs_on_subsamples():
 
 
 def test_real_sample_configs(shared_data):
-    from features.io import read_table
+    from ttsplan.features.io import read_table
 
     files = [shared_data / "samples" / f for f in ("sc40_addsub.parquet", "sc40_aqua.parquet", "game24_gpt4.parquet")]
     table, _ = read_table(files)
@@ -175,8 +175,8 @@ def test_model_gain_recovers_the_beta_truth() -> None:
     Beta(2, 5): pass@16 − pass@1 = (1 − B(2, 21)/B(2, 5)) − 2/7; a count table cannot give maj (null)."""
     from scipy import special
 
-    from features.schema import validate_count_table
-    from fitting.gain import model_gain
+    from ttsplan.features.schema import validate_count_table
+    from ttsplan.fitting.gain import model_gain
 
     rng = np.random.default_rng(11)
     rows = []

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from features.grading import extract_answer, grade, math_verify_grade, normalize_answer, parse_number
+from ttsplan.features.grading import extract_answer, grade, math_verify_grade, normalize_answer, parse_number
 
 # (prediction, gold, expected) — written by hand
 TRICKY = [

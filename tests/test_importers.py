@@ -34,18 +34,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.errors import SchemaError, TtsplanError
-from features.grading import extract_answer, grade
-from features.importers import (
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.grading import extract_answer, grade
+from ttsplan.features.importers import (
     import_samples,
     import_to_parquet,
     normalize_format,
     parse_mapping,
 )
-from features.importers.base import extract_answers, grade_answers
-from features.importers.openai_batch import FailedRequestsWarning
-from features.io import read_metadata, read_samples
-from features.schema import SAMPLE_SCHEMA
+from ttsplan.features.importers.base import extract_answers, grade_answers
+from ttsplan.features.importers.openai_batch import FailedRequestsWarning
+from ttsplan.features.io import read_metadata, read_samples
+from ttsplan.features.schema import SAMPLE_SCHEMA
 
 FIX = Path(__file__).parent / "fixtures" / "importers"
 LM = FIX / "lm_eval" / "org__model-1b"

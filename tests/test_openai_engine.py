@@ -16,18 +16,18 @@ import pytest
 
 httpx = pytest.importorskip("httpx", reason="the openai engine needs httpx (pip install 'ttsplan[openai]')")
 
-from features.errors import TtsplanError
-from features.sampler import SamplerConfig, ValidationSampler, make_engine
-from features.sampler.base import prompt_seed, sample_seed
-from features.sampler.openai import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler import SamplerConfig, ValidationSampler, make_engine
+from ttsplan.features.sampler.base import prompt_seed, sample_seed
+from ttsplan.features.sampler.openai import (
     OpenAIEngine,
     ServerError,
     completion_from_choice,
     seed31,
     step_entropy,
 )
-from features.schema import validate_sample_table
-from features.tasks import Prompt
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.features.tasks import Prompt
 
 MODEL = "stub-model"
 

@@ -1,4 +1,4 @@
-"""planner.plan / planner.strategies: plans on synthetic and real tables, JSON round trip."""
+"""ttsplan.planner.plan / ttsplan.planner.strategies: plans on synthetic and real tables, JSON round trip."""
 from __future__ import annotations
 
 import json
@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import TtsplanError
-from features.schema import validate_sample_table
-from fitting.cost import CostModel
-from fitting.success import PromptSuccessModel
-from planner.budget import Budget
-from planner.plan import Allocation, Baseline, ConfigPlan, Plan, make_plan
-from planner.strategies import STRATEGIES, cost_matrix, get_strategy, parse_strategies
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.fitting.cost import CostModel
+from ttsplan.fitting.success import PromptSuccessModel
+from ttsplan.planner.budget import Budget
+from ttsplan.planner.plan import Allocation, Baseline, ConfigPlan, Plan, make_plan
+from ttsplan.planner.strategies import STRATEGIES, cost_matrix, get_strategy, parse_strategies
 
 
 def synthetic(prompts: int = 24, k: int = 12, configs: tuple[str, ...] = ("a",), reward: bool = False,
@@ -156,7 +156,7 @@ def test_default_budget_is_majority_at_8(table: pl.DataFrame) -> None:
 
 
 def test_real_data_plan(shared_data) -> None:
-    from features.io import read_table
+    from ttsplan.features.io import read_table
 
     t, _ = read_table(shared_data / "samples" / "game24_gpt4.parquet")
     plan = make_plan(t, Budget(8, "samples", per_prompt=True))
@@ -184,7 +184,7 @@ def test_json_round_trips_exactly(allocs, amount, unit, per_prompt) -> None:
 
 def test_calibration_matches_exact_curves(table: pl.DataFrame) -> None:
     """With calibration the uniform baselines at N <= k match the exact estimators' config means."""
-    from features.estimators import prompt_curves
+    from ttsplan.features.estimators import prompt_curves
 
     plan = make_plan(table, Budget(8, "samples", per_prompt=True))
     exact = prompt_curves(table, "maj", [8]).group_by("config").agg(pl.col("value").mean()).sort("config")

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from features.errors import TtsplanError
-from features.schema import validate_sample_table
-from planner.replay import best_threshold, prepare, replay, sc_accuracy, sweep
+from ttsplan.cli.main import app
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.planner.replay import best_threshold, prepare, replay, sc_accuracy, sweep
 
 runner = CliRunner()
 KEYS = {"config", "rule", "mean_samples", "sc_samples", "samples_ratio", "accuracy", "sc_accuracy", "accuracy_drop"}
@@ -129,7 +129,7 @@ def test_cli_missing_file(tmp_path):
 
 
 def test_real_data_beta_saves_samples(shared_data):
-    from features.io import read_samples
+    from ttsplan.features.io import read_samples
 
     t = read_samples(shared_data / "samples" / "sc40_addsub.parquet")
     rows = replay(t, "beta", 0.95, orders=2, seed=0)

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 pytest.importorskip("matplotlib", reason="matplotlib (extra `plot`) is needed to draw the report")
 
-from cli.main import app
-from planner.report import FIGURES
+from ttsplan.cli.main import app
+from ttsplan.planner.report import FIGURES
 
 runner = CliRunner()
 MODEL = "gemma-3-270m"
@@ -163,11 +163,11 @@ def test_frontier_matches_cli_plan(report: dict, plan_json: dict) -> None:
 
 
 def test_frontier_compares_configurations_of_one_task_only() -> None:
-    from planner.report import frontier_data
+    from ttsplan.planner.report import frontier_data
 
     t = _table().with_columns(pl.when(pl.col("config") == "toy/cfg4").then(pl.lit("other"))
                               .otherwise(pl.col("dataset")).alias("dataset"))
-    from features.schema import validate_sample_table
+    from ttsplan.features.schema import validate_sample_table
 
     t = validate_sample_table(t)
     fig = frontier_data(t, [], plan=None, cost_model=None)
@@ -245,7 +245,7 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str], needle: str) -> None
 
 
 def test_missing_default_data_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli.report_cmd as cmd
+    import ttsplan.cli.report_cmd as cmd
 
     monkeypatch.setattr(cmd, "DEFAULT_DATA", tmp_path / "default_samples.parquet")
     res = runner.invoke(app, ["report", "--out", str(tmp_path / "o")])
@@ -257,7 +257,7 @@ def test_import_stays_lazy() -> None:
     import subprocess
     import sys
 
-    code = "import sys, cli.main, planner.report; print('matplotlib' in sys.modules)"
+    code = "import sys, ttsplan.cli.main, ttsplan.planner.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"

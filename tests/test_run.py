@@ -1,4 +1,4 @@
-"""``planner.run`` / ``ttsplan run``: plans executed with the replay engine and a stub OpenAI server.
+"""``ttsplan.planner.run`` / ``ttsplan run``: plans executed with the replay engine and a stub OpenAI server.
 
 Checks: fixed-N runs give every prompt exactly its planned N; adaptive runs stop unanimous prompts
 early (hand-computed stop points); accuracy and cost in the summary match the table; crashes at any
@@ -13,14 +13,14 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.errors import TtsplanError
-from features.sampler import ReplayEngine, SamplerConfig
-from features.schema import validate_sample_table
-from features.tasks import Prompt, write_prompts
-from planner import run as run_mod
-from planner.budget import Budget
-from planner.plan import make_plan
-from planner.run import plan_caps, read_run, run_plan
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler import ReplayEngine, SamplerConfig
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.features.tasks import Prompt, write_prompts
+from ttsplan.planner import run as run_mod
+from ttsplan.planner.budget import Budget
+from ttsplan.planner.plan import make_plan
+from ttsplan.planner.run import plan_caps, read_run, run_plan
 
 K = 8
 # prompt i: gold answer "4"; recorded answers: p0 unanimous right, p1 unanimous wrong, p2 mixed (5 of 8 right),
@@ -116,7 +116,7 @@ def test_changed_parameters_refuse_to_resume(tmp_path):
 httpx = pytest.importorskip("httpx", reason="the openai engine needs httpx")
 from test_openai_engine import MODEL, Stub
 
-from features.sampler.openai import OpenAIEngine
+from ttsplan.features.sampler.openai import OpenAIEngine
 
 STUB_PROMPTS = [Prompt(f"q{i}", f"Q{i}?\nA:", "0", kind="short") for i in range(12)]
 
@@ -134,8 +134,8 @@ def test_openai_run_keeps_many_prompts_in_flight(tmp_path):
     validate_sample_table(res.table)
     assert res.summary["samples"] == res.table.height == len(stub.bodies)
     # each sample's seed is its own (prompt, index) seed: answers match the stub's seed function
-    from features.sampler.base import sample_seed
-    from features.sampler.openai import seed31
+    from ttsplan.features.sampler.base import sample_seed
+    from ttsplan.features.sampler.openai import seed31
 
     for r in res.table.iter_rows(named=True):
         assert r["answer"] == Stub.answer(seed31(sample_seed(0, r["prompt_id"], r["sample_idx"])), 0)
@@ -171,7 +171,7 @@ def test_openai_run_survives_a_dead_server_and_resumes(tmp_path):
 
 # -- CLI ----------------------------------------------------------------------------------------------
 def test_cli_run_with_replay(tmp_path):
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     table = recorded()
     plan = make_plan(table, Budget(4, "samples", per_prompt=True))
@@ -191,7 +191,7 @@ def test_cli_run_with_replay(tmp_path):
 
 
 def test_cli_run_openai_needs_base_url(tmp_path):
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     plan = make_plan(recorded(), Budget(2, "samples", per_prompt=True))
     (tmp_path / "plan.json").write_text(plan.to_json())
@@ -208,7 +208,7 @@ def test_hf_run_is_independent_of_batching_and_resumes(tmp_path):
     pytest.importorskip("transformers", reason="the hf engine needs transformers (extra 'hf')")
     from test_sampler import _tiny_model_dir
 
-    from features.sampler.hf import HFEngine
+    from ttsplan.features.sampler.hf import HFEngine
 
     eng = HFEngine(str(_tiny_model_dir(tmp_path / "tiny")))
     prompts = [Prompt(f"h{i}", f"Q: {i} or {i + 3}?\nA:", str(i + 3), kind="short") for i in range(5)]

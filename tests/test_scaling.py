@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.errors import TtsplanError
-from features.estimators import pass_at_k
-from fitting.scaling import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import pass_at_k
+from ttsplan.fitting.scaling import (
     AggregatePowerLaw,
     BetaLaw,
     ExtrapolationWarning,
@@ -23,7 +23,7 @@ from fitting.scaling import (
     subsample_counts,
     subsample_samples,
 )
-from fitting.success import fit_beta_binomial, pass_at_n_beta
+from ttsplan.fitting.success import fit_beta_binomial, pass_at_n_beta
 
 
 def _draw(alpha: float, beta: float, prompts: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +228,7 @@ def test_pythia_math_pooled_beta_and_cli(shared_data):
 
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from ttsplan.cli.main import app
 
     path = shared_data / "counts" / "monkeys_pythia_math.parquet"
     res = CliRunner().invoke(app, ["extrapolate", str(path), "--fit-k", "100", "--predict-k", "10000",

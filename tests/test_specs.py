@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from features.errors import TtsplanError
-from fitting.specs import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu_spec, get_model_spec, load_gpu_spec, load_model_spec
+from ttsplan.features.errors import TtsplanError
+from ttsplan.fitting.specs import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu_spec, get_model_spec, load_gpu_spec, load_model_spec
 
 # Published totals (model cards / safetensors metadata), as listed in issue 6.
 PUBLISHED = {

@@ -6,8 +6,8 @@ import math
 import polars as pl
 import pytest
 
-from features.schema import validate_count_table, validate_sample_table
-from features.stats import FEATURES, config_features, prompt_features
+from ttsplan.features.schema import validate_count_table, validate_sample_table
+from ttsplan.features.stats import FEATURES, config_features, prompt_features
 
 
 def table(with_extras=True):

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from features.errors import TtsplanError
-from features.estimators import maj_at_k_prompt
-from features.schema import validate_count_table, validate_sample_table
-from fitting.success import (
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import maj_at_k_prompt
+from ttsplan.features.schema import validate_count_table, validate_sample_table
+from ttsplan.fitting.success import (
     DegenerateDataWarning,
     PilotSuccessModel,
     PromptPosteriors,

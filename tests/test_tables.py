@@ -4,9 +4,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from features.errors import SchemaError, TtsplanError
-from features.io import read_counts, read_metadata, read_samples, read_table, to_counts, write_parquet_atomic
-from features.schema import SAMPLE_SCHEMA, validate_count_table, validate_sample_table
+from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.io import read_counts, read_metadata, read_samples, read_table, to_counts, write_parquet_atomic
+from ttsplan.features.schema import SAMPLE_SCHEMA, validate_count_table, validate_sample_table
 
 
 def good_rows(n_prompts=2, k=3):

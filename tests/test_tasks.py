@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from features.errors import TtsplanError
-from features.grading import grade
-from features.tasks import FAMILIES, Prompt, format_prompt, make_tasks, read_prompts, write_prompts
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.grading import grade
+from ttsplan.features.tasks import FAMILIES, Prompt, format_prompt, make_tasks, read_prompts, write_prompts
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

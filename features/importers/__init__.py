@@ -2,14 +2,14 @@
 
 Formats (:data:`FORMATS`; aliases in :data:`ALIASES`):
 
-- ``lm-eval`` — lm-evaluation-harness ``--log_samples`` files (:mod:`features.importers.lm_eval`);
-- ``search-and-learn`` — huggingface/search-and-learn completions (:mod:`features.importers.search_and_learn`);
-- ``openai-batch`` — ``vllm run-batch`` / OpenAI Batch API output (:mod:`features.importers.openai_batch`);
-- ``generic`` — any JSONL / CSV / parquet with a column mapping (:mod:`features.importers.generic`).
+- ``lm-eval`` — lm-evaluation-harness ``--log_samples`` files (:mod:`ttsplan.features.importers.lm_eval`);
+- ``search-and-learn`` — huggingface/search-and-learn completions (:mod:`ttsplan.features.importers.search_and_learn`);
+- ``openai-batch`` — ``vllm run-batch`` / OpenAI Batch API output (:mod:`ttsplan.features.importers.openai_batch`);
+- ``generic`` — any JSONL / CSV / parquet with a column mapping (:mod:`ttsplan.features.importers.generic`).
 
 :func:`import_samples` returns an :class:`ImportResult` (validated table + provenance);
 :func:`import_to_parquet` also writes it atomically with the provenance in the parquet metadata
-(key ``ttsplan``). Every reader raises one :class:`~features.errors.SchemaError` listing every
+(key ``ttsplan``). Every reader raises one :class:`~ttsplan.features.errors.SchemaError` listing every
 missing or wrong field with the ``--map`` that fixes it, before anything is written.
 
 >>> import json, tempfile, pathlib
@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from features.errors import TtsplanError, did_you_mean
-from features.importers.base import (
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
     extract_answers,
@@ -73,21 +73,21 @@ def import_samples(fmt: str, paths: PathLike | Sequence[PathLike], *, prompts: P
                            f"got {'it' if len(bad) == 1 else 'them'}: the format does not use "
                            f"{'it' if len(bad) == 1 else 'them'}. Drop the option.")
     if fmt == "lm-eval":
-        from features.importers.lm_eval import read_lm_eval
+        from ttsplan.features.importers.lm_eval import read_lm_eval
 
         return read_lm_eval(paths, config=config, model=model, dataset=dataset, filter_name=filter_name,
                             metric=metric, kind=kind, mapping=mapping)
     if fmt == "search-and-learn":
-        from features.importers.search_and_learn import read_search_and_learn
+        from ttsplan.features.importers.search_and_learn import read_search_and_learn
 
         return read_search_and_learn(paths, config=config, model=model, dataset=dataset, reward_agg=reward_agg,
                                      kind=kind, mapping=mapping)
     if fmt == "openai-batch":
-        from features.importers.openai_batch import read_openai_batch
+        from ttsplan.features.importers.openai_batch import read_openai_batch
 
         return read_openai_batch(paths, prompts=prompts, config=config, model=model, dataset=dataset, kind=kind,
                                  mapping=mapping)
-    from features.importers.generic import read_generic
+    from ttsplan.features.importers.generic import read_generic
 
     return read_generic(paths, mapping=mapping, config=config, model=model, dataset=dataset, kind=kind)
 
@@ -97,7 +97,7 @@ def import_to_parquet(fmt: str, paths: PathLike | Sequence[PathLike], out: PathL
 
     Nothing is written when the input is malformed (the error is raised before the write).
     """
-    from features.io import write_parquet_atomic
+    from ttsplan.features.io import write_parquet_atomic
 
     out = Path(out)
     if out.suffix.lower() not in (".parquet", ".pq"):

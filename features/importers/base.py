@@ -2,7 +2,7 @@
 on whole columns, and the final validation + provenance.
 
 Every importer collects **all** problems of a file (missing fields, wrong types, ragged lists) and
-raises one :class:`~features.errors.SchemaError` whose lines say how to map a field
+raises one :class:`~ttsplan.features.errors.SchemaError` whose lines say how to map a field
 (``--map FIELD=<your field>``). Nothing is written until the table has validated.
 
 >>> import polars as pl
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import SchemaError, TtsplanError, did_you_mean
-from features.grading import extract_answer, grade
-from features.jsonl import iter_json_objects
-from features.schema import SAMPLE_SCHEMA, validate_sample_table
+from ttsplan.features.errors import SchemaError, TtsplanError, did_you_mean
+from ttsplan.features.grading import extract_answer, grade
+from ttsplan.features.jsonl import iter_json_objects
+from ttsplan.features.schema import SAMPLE_SCHEMA, validate_sample_table
 
 PathLike = str | os.PathLike
 _SHOW = 3
@@ -173,7 +173,7 @@ _FLAT_BOX = r"\\boxed\{([^{}]*)\}"
 
 
 def extract_answers(texts: pl.Series, kind: str | pl.Series = "math") -> pl.Series:
-    """:func:`features.grading.extract_answer` on a whole column.
+    """:func:`ttsplan.features.grading.extract_answer` on a whole column.
 
     Two plain cases are handled in polars, giving what ``extract_answer`` returns: texts whose every
     ``\\boxed{…}`` is flat (no nested braces, no ``\\fbox``: the last box, stripped) and texts ending
@@ -210,7 +210,7 @@ def extract_answers(texts: pl.Series, kind: str | pl.Series = "math") -> pl.Seri
 
 
 def grade_answers(pred: pl.Series, gold: pl.Series) -> pl.Series:
-    """:func:`features.grading.grade` on whole columns: null where gold is null, False where pred is null.
+    """:func:`ttsplan.features.grading.grade` on whole columns: null where gold is null, False where pred is null.
 
     Pairs of plain decimal numbers are compared in polars (relative tolerance 1e-6, as ``grade``);
     every other distinct pair goes through ``grade`` once.
@@ -259,10 +259,10 @@ def finish(df: pl.DataFrame, fmt: str, files: Sequence[Path], options: dict, not
         ver = version("ttsplan")
     except PackageNotFoundError:  # pragma: no cover - editable installs normally have metadata
         ver = "unknown"
-    prov = {"source_format": fmt, "sources": source_info(files), "importer": f"features.importers ({fmt})",
+    prov = {"source_format": fmt, "sources": source_info(files), "importer": f"ttsplan.features.importers ({fmt})",
             "options": {k: v for k, v in options.items() if v is not None}, "notes": notes,
             "rows": table.height, "prompts": table.select("config", "prompt_id").unique().height,
-            "grader": "features.grading.grade (plain numbers compared in polars, rel. tol. 1e-6)",
+            "grader": "ttsplan.features.grading.grade (plain numbers compared in polars, rel. tol. 1e-6)",
             "ttsplan_version": ver, "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     prov.update(extra or {})
     return ImportResult(table, prov)

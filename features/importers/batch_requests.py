@@ -13,11 +13,11 @@ prompt text (base models with few-shot prompts). A ``greedy`` allocation is sent
 ``temperature=0``.
 
 :func:`replay_responses` answers a request file from a recorded SampleTable with the replay engine
-(:class:`features.sampler.replay.ReplayEngine`): request ``n`` → the prompt's first ``n`` recorded
+(:class:`ttsplan.features.sampler.replay.ReplayEngine`): request ``n`` → the prompt's first ``n`` recorded
 samples, written in the batch *output* layout. That is the round trip's stand-in for a server.
 
 >>> import polars as pl
->>> from features.tasks import Prompt
+>>> from ttsplan.features.tasks import Prompt
 >>> alloc = pl.DataFrame({"config": ["c"], "prompt_id": ["p1"], "strategy": ["majority"], "n": [8]})
 >>> req = build_batch_requests(alloc, [Prompt("p1", "2+2=", "4")], target="vllm-batch")[0]
 >>> req["custom_id"], req["body"]["n"], req["url"]
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import TtsplanError, did_you_mean
-from features.importers.openai_batch import SEP
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.importers.openai_batch import SEP
+from ttsplan.features.tasks import Prompt
 
 TARGETS = ("openai-batch", "vllm-batch")
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
@@ -120,7 +120,7 @@ def build_batch_requests(allocations: pl.DataFrame | Sequence[Mapping], prompts:
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     """Write JSON lines atomically."""
-    from features.io import write_atomic
+    from ttsplan.features.io import write_atomic
 
     return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
@@ -170,9 +170,9 @@ def replay_responses(requests: Sequence[dict], samples: pl.DataFrame) -> list[di
     Requests that ask for logprobs get them rebuilt from the recorded token count and logprob sum
     (:func:`_replay_logprobs`); ``usage`` is per request, as a server reports it.
     """
-    from features.sampler.base import SamplerConfig
-    from features.sampler.replay import ReplayEngine
-    from features.schema import has_values
+    from ttsplan.features.sampler.base import SamplerConfig
+    from ttsplan.features.sampler.replay import ReplayEngine
+    from ttsplan.features.schema import has_values
 
     engines: dict[str, ReplayEngine] = {}
     out = []

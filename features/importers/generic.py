@@ -1,7 +1,7 @@
 """Any JSONL / CSV / parquet table → SampleTable, with a column mapping.
 
 ``mapping`` is ``{sample_table_column: source_column}`` (``--map prompt_id=doc_id --map answer=pred``).
-Besides the SampleTable columns (``features.schema.SAMPLE_SCHEMA``) two helper targets exist:
+Besides the SampleTable columns (``ttsplan.features.schema.SAMPLE_SCHEMA``) two helper targets exist:
 ``gold`` (the reference answer: ``correct`` is graded from ``answer`` when the file has no
 correctness column) and nothing else. Defaults: ``config`` from ``--config`` (else the file stem),
 ``sample_idx`` = order within (config, prompt_id), ``answer`` extracted from ``text`` when only text
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from features.errors import did_you_mean
-from features.importers.base import (
+from ttsplan.features.errors import did_you_mean
+from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
     apply_mapping,
@@ -27,7 +27,7 @@ from features.importers.base import (
     raise_problems,
     read_frame,
 )
-from features.schema import SAMPLE_SCHEMA
+from ttsplan.features.schema import SAMPLE_SCHEMA
 
 FMT = "generic"
 TARGETS = (*SAMPLE_SCHEMA, "gold")
@@ -80,11 +80,11 @@ def read_generic(paths: PathLike | Sequence[PathLike], *, mapping: Mapping[str, 
         notes.append("sample_idx = row order within (config, prompt_id)")
     if "answer" not in df.columns and "text" in df.columns:
         df = df.with_columns(extract_answers(df.get_column("text"), kind).alias("answer"))
-        notes.append(f"answer = features.grading.extract_answer(text, {kind!r})")
+        notes.append(f"answer = ttsplan.features.grading.extract_answer(text, {kind!r})")
     if "gold" in df.columns and "correct" not in df.columns:
         df = df.with_columns(grade_answers(df.get_column("answer").cast(pl.String), df.get_column("gold"))
                              .alias("correct"))
-        notes.append("correct = features.grading.grade(answer, gold)")
+        notes.append("correct = ttsplan.features.grading.grade(answer, gold)")
     if "correct" in df.columns and df.schema["correct"].is_float():
         df = df.with_columns(pl.col("correct") > 0.5)
         notes.append("a float correctness column (e.g. exact_match 0.0/1.0) is read as correct = value > 0.5")

@@ -10,7 +10,7 @@ and ``filtered_resps == [x]`` where ``x`` is the list of K filtered answers (fil
 
 Mapping: one row per repeat; ``prompt_id = doc_id``, ``text = r_j``; ``answer`` = the j-th filtered
 answer when the filter kept one per repeat (``"[invalid]"`` → null), else
-:func:`features.grading.extract_answer` of the text; ``correct`` = that answer graded against
+:func:`ttsplan.features.grading.extract_answer` of the text; ``correct`` = that answer graded against
 ``target``. With a single repeat the harness's own per-document metric (``exact_match`` by default)
 is the label. ``config = <model>/<task>/<filter>``; ``model`` is read from the sibling
 ``results_*.json`` (``model_name`` or ``pretrained=`` in ``model_args``) when present.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import did_you_mean
-from features.importers.base import (
+from ttsplan.features.errors import did_you_mean
+from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
     expand_paths,
@@ -126,7 +126,7 @@ def read_lm_eval(paths: PathLike | Sequence[PathLike], *, config: str | None = N
     if df.get_column("label").is_not_null().any():
         notes.append(f"single-repeat documents are labeled by the harness metric {metric!r}")
     notes.append("answers: the filter's per-repeat output where it keeps one per repeat, else "
-                 f"features.grading.extract_answer(text, {kind!r}); graded against `target` with features.grading.grade")
+                 f"ttsplan.features.grading.extract_answer(text, {kind!r}); graded against `target` with ttsplan.features.grading.grade")
     return finish(df, FMT, files, {"config": config, "model": model, "dataset": dataset, "filter": filter_name,
                                     "metric": metric, "kind": kind, "map": dict(mapping or {})}, notes)
 

@@ -15,8 +15,8 @@ follows file order, then choice ``index``. ``logprob`` = sum of the token log-pr
 ``usage.completion_tokens`` only for single-choice responses (usage is per request).
 ``prompt_tokens = usage.prompt_tokens``. Gold answers come from a prompts file (JSONL ``{id, prompt,
 answer}``, as ``ttsplan sample`` reads); answers are extracted with
-:func:`features.grading.extract_answer` (per-prompt ``kind`` from the prompts file when it has one)
-and graded with :func:`features.grading.grade`. Failed requests (``error`` set or status ≠ 200) are
+:func:`ttsplan.features.grading.extract_answer` (per-prompt ``kind`` from the prompts file when it has one)
+and graded with :func:`ttsplan.features.grading.grade`. Failed requests (``error`` set or status ≠ 200) are
 skipped and counted in the provenance.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import SchemaError, TtsplanError, did_you_mean
-from features.importers.base import (
+from ttsplan.features.errors import SchemaError, TtsplanError, did_you_mean
+from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
     expand_paths,
@@ -220,8 +220,8 @@ def read_openai_batch(paths: PathLike | Sequence[PathLike], *, prompts: PathLike
                              (pl.lit(dataset) if dataset else pl.col("prompts_dataset")).alias("dataset"))
         df = df.with_columns(extract_answers(df.get_column("text"), df.get_column("kind")).alias("answer"))
         df = df.with_columns(grade_answers(df.get_column("answer"), df.get_column("gold")).alias("correct"))
-        notes.append("answers: features.grading.extract_answer(text, kind); graded against the prompts file's "
-                     "`answer` with features.grading.grade")
+        notes.append("answers: ttsplan.features.grading.extract_answer(text, kind); graded against the prompts file's "
+                     "`answer` with ttsplan.features.grading.grade")
     else:
         df = df.with_columns(extract_answers(df.get_column("text"), kind).alias("answer"),
                              pl.lit(dataset).alias("dataset"))

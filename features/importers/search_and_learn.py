@@ -8,7 +8,7 @@ scoring, ``agg_scores``, ``preds``, ``pred_weighted@n`` / ``pred_maj@n`` / ``pre
 JSONL (``save_dataset`` writes ``<output_dir>/<approach>_completions.jsonl``) or pushed as parquet.
 
 Mapping: one row per completion; ``prompt_id = unique_id`` (else the row number), ``text`` = the
-completion, ``answer`` = :func:`features.grading.extract_answer` (``\\boxed{}``, as sal's
+completion, ``answer`` = :func:`ttsplan.features.grading.extract_answer` (``\\boxed{}``, as sal's
 ``extract_completion_answers``), ``correct`` = graded against ``answer`` (the gold column),
 ``output_tokens = completion_tokens[i]``, ``reward`` = the completion's step scores aggregated by
 ``reward_agg``: ``last`` (sal's default ``agg_strategy``), ``min``, ``prod`` or ``mean``. A completion
@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from features.errors import TtsplanError, did_you_mean
-from features.importers.base import (
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
     apply_mapping,
@@ -121,7 +121,7 @@ def read_search_and_learn(paths: PathLike | Sequence[PathLike], *, config: str |
     df = df.with_columns(pl.lit(mname).alias("model"),
                          (pl.lit(dataset) if dataset else pl.col("_stem")).alias("dataset"),
                          (pl.lit(config) if config else pl.lit(f"{mname}/") + pl.col("_stem")).alias("config"))
-    notes.append(f"answers: features.grading.extract_answer(text, {kind!r}); graded against `answer`")
+    notes.append(f"answers: ttsplan.features.grading.extract_answer(text, {kind!r}); graded against `answer`")
     return finish(df, FMT, files, {"config": config, "model": model, "dataset": dataset, "reward_agg": reward_agg,
                                     "kind": kind, "map": dict(mapping or {})}, notes,
                   {"reward_aggregation": reward_agg, "per_problem_columns_not_imported": sorted(pred_cols)})

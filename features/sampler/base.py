@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
-from features.errors import TtsplanError
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.tasks import Prompt
 
 REWARDS = ("self_certainty", "mean_logprob")
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from features.sampler.base import Completion, SamplerConfig, sample_seed
-from features.sampler.models import DEFAULT_MODEL, load_hf, model_revision
-from features.tasks import Prompt
+from ttsplan.features.sampler.base import Completion, SamplerConfig, sample_seed
+from ttsplan.features.sampler.models import DEFAULT_MODEL, load_hf, model_revision
+from ttsplan.features.tasks import Prompt
 
 
 class HFEngine:

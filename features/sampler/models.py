@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError
 
 #: name accepted by ``--model`` for the embedded default model.
 DEFAULT_MODEL = "gemma3-270m"

@@ -2,7 +2,7 @@
 
 Requests go to ``{base_url}/v1/completions`` (or ``/v1/chat/completions`` with ``chat=True``) with
 ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop`` and ``logprobs`` /
-``top_logprobs``; every returned choice becomes one :class:`~features.sampler.base.Completion`:
+``top_logprobs``; every returned choice becomes one :class:`~ttsplan.features.sampler.base.Completion`:
 
 * ``output_tokens`` / ``prompt_tokens`` from the response's ``usage`` (``completion_tokens``, which
   counts a token that completed a stop string, as ``hf`` does; when ``n > 1`` choices share one
@@ -21,7 +21,7 @@ Requests go to ``{base_url}/v1/completions`` (or ``/v1/chat/completions`` with `
   ``None`` here.
 
 Sampling ``k`` completions of a prompt: one request with ``n = k`` and seed
-:func:`~features.sampler.base.prompt_seed` when the server honours ``n``; servers that ignore ``n``
+:func:`~ttsplan.features.sampler.base.prompt_seed` when the server honours ``n``; servers that ignore ``n``
 (llama.cpp returns one choice) get ``k`` requests with the distinct seeds
 ``sample_seed(seed, prompt_id, j)``. The first request probes this (``n_mode="auto"``: the number of
 choices returned decides) and the probe's answer is cached on the engine; pass ``n_mode="n"`` or
@@ -31,7 +31,7 @@ choices returned decides) and the probe's answer is cached on the engine; pass `
 Requests run concurrently on one ``httpx.AsyncClient`` (at most ``concurrency`` at a time). 429,
 5xx, timeouts, dropped connections and malformed JSON are retried with exponential backoff and
 jitter (``Retry-After`` honoured), up to ``max_retries`` times, then :class:`ServerError` is raised
-with what happened; any other 4xx raises :class:`~features.errors.TtsplanError` at once with the
+with what happened; any other 4xx raises :class:`~ttsplan.features.errors.TtsplanError` at once with the
 server's message. :meth:`OpenAIEngine.check` (run before the first request) fails fast when the base
 URL is wrong or the model is not served, naming the fix.
 
@@ -54,9 +54,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from features.errors import TtsplanError, did_you_mean
-from features.sampler.base import Completion, SamplerConfig, prompt_seed, sample_seed
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.sampler.base import Completion, SamplerConfig, prompt_seed, sample_seed
+from ttsplan.features.tasks import Prompt
 
 #: status codes retried with backoff (besides timeouts, dropped connections and malformed JSON).
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import TtsplanError
-from features.sampler.base import Completion, SamplerConfig
-from features.schema import validate_sample_table
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler.base import Completion, SamplerConfig
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.features.tasks import Prompt
 
 
 class ReplayEngine:
@@ -34,7 +34,7 @@ class ReplayEngine:
         if table is None:
             raise TtsplanError("the replay engine must be given a recorded sample table (--model PATH), got none.")
         if not isinstance(table, pl.DataFrame):
-            from features.io import read_samples
+            from ttsplan.features.io import read_samples
 
             table = read_samples(table)
         else:
@@ -45,7 +45,7 @@ class ReplayEngine:
                                f"{len(configs)} ({', '.join(configs[:4])}{', …' if len(configs) > 4 else ''}).")
         if config is not None:
             if config not in configs:
-                from features.errors import did_you_mean
+                from ttsplan.features.errors import did_you_mean
 
                 raise TtsplanError(f"--config must be one of the recorded configurations, got {config!r}."
                                    f"{did_you_mean(config, configs)}")

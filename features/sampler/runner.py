@@ -10,7 +10,7 @@ Each chunk (``SamplerConfig.batch_prompts`` prompts × ``k`` samples) is written
 chunk in flight, and a rerun of the same command skips finished chunks and ends with the identical
 table. ``shard=(i, n)`` takes prompts ``i, i+n, i+2n, …`` so ``n`` processes (or GPUs) split a run.
 
->>> from features.sampler.replay import ReplayEngine
+>>> from ttsplan.features.sampler.replay import ReplayEngine
 >>> import polars as pl, tempfile
 >>> table = pl.DataFrame({"config": ["c"] * 2, "prompt_id": ["p"] * 2, "sample_idx": [0, 1],
 ...                       "text": [" 4", " 5"], "output_tokens": [2, 2]})
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import TtsplanError
-from features.grading import extract_answer, grade
-from features.io import read_metadata, write_atomic, write_parquet_atomic
-from features.sampler.base import Completion, Engine, SamplerConfig
-from features.schema import SAMPLE_SCHEMA, validate_sample_table
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.grading import extract_answer, grade
+from ttsplan.features.io import read_metadata, write_atomic, write_parquet_atomic
+from ttsplan.features.sampler.base import Completion, Engine, SamplerConfig
+from ttsplan.features.schema import SAMPLE_SCHEMA, validate_sample_table
+from ttsplan.features.tasks import Prompt
 
 RUN_FILE = ".run.json"  # hidden: table readers skip dot-files
 

@@ -25,9 +25,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from features.errors import TtsplanError
-from features.sampler.base import Completion, SamplerConfig, prompt_seed
-from features.tasks import Prompt
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler.base import Completion, SamplerConfig, prompt_seed
+from ttsplan.features.tasks import Prompt
 
 
 def _lp_value(v: Any) -> float:

@@ -1,0 +1,14 @@
+"""The project's own small committed datasets, installed as ``ttsplan.data``.
+
+>>> from ttsplan.data import DEFAULT_SAMPLES
+>>> DEFAULT_SAMPLES.name
+'default_samples.parquet'
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: the embedded default SampleTable (Gemma 3 270M, 16 configurations; see data/README.md)
+DEFAULT_SAMPLES: Path = Path(__file__).resolve().with_name("default_samples.parquet")
+
+__all__ = ["DEFAULT_SAMPLES"]
