@@ -9,17 +9,21 @@ import typer
 from ttsplan.cli.common import TableOrJson, emit, user_errors
 from ttsplan.features.io import read_table
 
-HELP = """Validate the planner on real samples: split prompts into validation and test (seeded), fit on
-validation, plan the test prompts from a pilot of K0 unlabeled samples each (pilot cost counted),
-and score the plan with the exact estimators on the test prompts' held-out samples.
+HELP = """Score the whole planning pipeline on held-out prompts: per configuration and per split
+(--repeats), split the prompts (seeded), choose the policy from the planning prompts only (as
+`ttsplan plan` does, same --target / --tolerance / --budget), then run it on the held-out prompts.
 
-Reports per configuration the realized accuracy and cost, the cost uniform best-of-N and uniform
-majority need to reach the same accuracy (savings = that / the plan's cost; null where a strategy
-does not apply, e.g. best-of-N without a reward column) and the fraction of the per-prompt oracle
-(best strategy and N per prompt in hindsight) reached at equal cost.
+Reports the predicted accuracy (cross-validated) with its 90% prediction interval for that many new
+prompts, the realized accuracy, the drop vs majority@N_max on the held-out prompts, realized samples
+per prompt, savings vs majority@N_max and vs the smallest uniform majority N reaching the same
+accuracy, and with --repeats R the share of splits whose intervals held the realized figures.
+
+--budgets or --pilot evaluate the per-prompt allocation planner instead (schema-1 plans: fitted on
+the validation prompts, then the test prompts planned from K0 unlabeled pilot samples each).
 
 Example:
 
+    ttsplan evaluate ../shared/data/samples/sc40_addsub.parquet --repeats 10
     ttsplan evaluate ../shared/data/samples/sc40_addsub.parquet --budgets 8 --format json
 """
 
@@ -29,19 +33,50 @@ def evaluate_command(
     files: Annotated[list[Path], typer.Argument(help="Labeled sample tables (.parquet/.jsonl/.csv).")],
     test_fraction: Annotated[float, typer.Option(help="Share of prompts held out for the test.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the prompt split.")] = 0,
-    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets in samples per prompt (the first "
-                                                     "is the headline; default min(8, pool/2)).")] = None,
-    pilot: Annotated[int, typer.Option(help="Pilot samples per test prompt (K0).")] = 4,
-    strategies: Annotated[str | None, typer.Option(help="Comma-separated strategies to plan with.")] = None,
+    repeats: Annotated[int, typer.Option(help="Random prompt splits per configuration (>= 1).")] = 1,
+    target: Annotated[str | None, typer.Option(help="As in `ttsplan plan`: an accuracy or majority@N "
+                                                    "(default majority@N_max).")] = None,
+    tolerance: Annotated[float, typer.Option(help="Accuracy points below majority@N counted as matching.")] = 0.5,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds inside the planning prompts.")] = 5,
+    orders: Annotated[int, typer.Option(help="Sample orders replayed per adaptive policy.")] = 16,
+    budgets: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated budgets in "
+                                                     "samples per prompt.")] = None,
+    pilot: Annotated[int | None, typer.Option(help="Per-prompt allocation planner: pilot samples per test prompt "
+                                                   "(K0, default 4).")] = None,
+    strategies: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: strategies to plan with."
+                                                   )] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
 ) -> None:
+    from ttsplan.features.errors import TtsplanError
     from ttsplan.planner.evaluate import evaluate, parse_budgets
 
-    table, _ = read_table(files)
-    rows = evaluate(table, budgets=parse_budgets(budgets), test_fraction=test_fraction, seed=seed, pilot=pilot,
-                    strategies=strategies)
     fmt = getattr(format, "value", format)
+    legacy = budgets is not None or pilot is not None or strategies is not None
+    if not legacy:
+        from ttsplan.planner.crossfit import Objective
+
+        problems = []
+        if not 0 < test_fraction < 1:
+            problems.append(f"test_fraction must be in (0, 1), got {test_fraction}. Try 0.5.")
+        if repeats < 1:
+            problems.append(f"--repeats must be >= 1, got {repeats}.")
+        if folds < 2 or orders < 1:
+            problems.append(f"--folds must be >= 2 and --orders >= 1, got {folds} and {orders}.")
+        if not 0 <= tolerance < 100:
+            problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
+        objective = None
+        try:
+            objective = Objective.parse(target, tolerance / 100.0)
+        except TtsplanError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise TtsplanError(" ".join(problems))
+        _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out)
+        return
+    table, _ = read_table(files)
+    rows = evaluate(table, budgets=parse_budgets(budgets), test_fraction=test_fraction, seed=seed,
+                    pilot=4 if pilot is None else pilot, strategies=strategies)
     if fmt == "json":
         emit(rows, "json", out)
         return
@@ -66,6 +101,41 @@ def evaluate_command(
                                    "N+ (cap): uniform never reaches the plan's accuracy within the pool)", columns=cols)
 
 
+def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out) -> None:
+    from ttsplan.cli.common import err_console
+    from ttsplan.planner.holdout import holdout, summarize
+
+    table, _ = read_table(files)
+    res = holdout(table, objective, repeats=repeats, test_fraction=test_fraction, seed=seed, folds=folds,
+                  orders=orders, progress=lambda m: err_console.print(f"evaluate {m}", highlight=False))
+    if fmt == "json":
+        emit({"splits": res.to_dicts(), "summary": summarize(res).to_dicts()}, "json", out)
+        return
+    if repeats == 1:
+        rows = [{"config": r["config"], "policy": r["policy"],
+                 "predicted acc [90% PI]": f"{r['predicted_accuracy']:.3f} [{r['accuracy_low']:.3f}, "
+                                           f"{r['accuracy_high']:.3f}]",
+                 "realized acc": f"{r['accuracy']:.3f}", f"maj@N_max": f"{r['majority_nmax']:.3f}",
+                 "drop pt": f"{r['drop'] * 100:+.2f}",
+                 "samples pred/real": f"{r['predicted_samples']:.2f} / {r['samples']:.2f}",
+                 "saves vs N_max": f"{r['savings_vs_nmax']:.2f}x",
+                 "uniform N same acc": "–" if r["uniform_n"] is None else
+                 f"N={r['uniform_n']} ({r['savings_vs_uniform']:.2f}x)"} for r in res.iter_rows(named=True)]
+        emit(rows, "table", out, title="ttsplan evaluate — policy chosen on the planning prompts, run on the "
+                                       f"held-out {test_fraction:.0%}")
+        return
+    s = summarize(res)
+    rows = [{"config": r["config"], "splits": r["splits"], "realized acc": f"{r['accuracy']:.3f}",
+             "drop pt (worst)": f"{r['drop_pt']:+.2f} ({r['worst_drop_pt']:+.2f})", "samples": f"{r['samples']:.2f}",
+             "saves vs N_max": f"{r['savings_vs_nmax']:.2f}x",
+             "saves vs uniform": "–" if r["savings_vs_uniform"] is None else f"{r['savings_vs_uniform']:.2f}x",
+             "PI coverage acc/samples": f"{r['accuracy_coverage']:.2f} / {r['samples_coverage']:.2f}",
+             "|err| acc pt (baseline)": f"{r['accuracy_error_pt']:.2f} ({r['baseline_error_pt']:.2f})",
+             "most chosen": r["most_chosen"]} for r in s.iter_rows(named=True)]
+    emit(rows, "table", out, title=f"ttsplan evaluate — {repeats} random splits per configuration, means "
+                                   "(baseline: majority@N_max on the planning prompts as the forecast)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("evaluate", help=HELP,
-                short_help="Score the planner on held-out prompts against uniform baselines.")(evaluate_command)
+                short_help="Score the planning pipeline on held-out prompts (accuracy, savings, interval coverage).")(evaluate_command)

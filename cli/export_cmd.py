@@ -48,6 +48,8 @@ def load_allocations(path: Path):
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TtsplanError(f"plan {path} must be JSON, got a parse error ({exc}).") from None
+    if isinstance(data, dict) and data.get("schema_version") == 2:
+        return None, data
     if isinstance(data, dict) and "schema_version" in data:
         from ttsplan.planner.plan import Plan
 
@@ -58,6 +60,24 @@ def load_allocations(path: Path):
         raise TtsplanError(f"plan {path} must be written by `ttsplan plan` or hold \"allocations\": "
                            "[{config, prompt_id, n}, ...], got neither. Re-create the plan.")
     return pl.DataFrame(allocs), data.get("recommended_config")
+
+
+def _policy_allocations(data: dict, config: str | None, prompt_ids: list[str]):
+    """Allocations of a fixed policy for every prompt; an adaptive policy cannot be one batch."""
+    import polars as pl
+
+    from ttsplan.planner.policy_plan import PolicyPlan
+
+    chosen = PolicyPlan.from_dict(data).config(config)
+    policy = chosen.policy
+    if policy.kind != "fixed":
+        raise TtsplanError(f"export must send the policy the plan chose, got {policy.describe()!r} for "
+                           f"{chosen.config!r}, which samples each prompt one at a time and stops it adaptively; a "
+                           "batch file fixes n per request. Execute it with `ttsplan run PLAN --prompts ...`, or "
+                           "plan a fixed policy (e.g. --target majority@8 on a table of 8 samples per prompt).")
+    n = len(prompt_ids)
+    return pl.DataFrame({"config": [chosen.config] * n, "prompt_id": prompt_ids, "strategy": [policy.strategy] * n,
+                         "n": [policy.n] * n}), chosen.config
 
 
 @user_errors
@@ -95,8 +115,11 @@ def export_command(
     if (replay is None) != (replay_out is None):
         raise TtsplanError("--replay and --replay-out must be given together, got only one. Pass both or neither.")
     allocations, recommended = load_allocations(plan)
+    prompt_list = read_prompts(prompts)
+    if allocations is None:  # a policy plan (schema 2): its policy applies to every prompt of the file
+        allocations, recommended = _policy_allocations(recommended, config, [p.id for p in prompt_list])
     cfg = config or recommended
-    requests = build_batch_requests(allocations, read_prompts(prompts), target=to, config=cfg, model=model,
+    requests = build_batch_requests(allocations, prompt_list, target=to, config=cfg, model=model,
                                     temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                                     logprobs=logprobs, endpoint=endpoint, stop=stop)
     write_jsonl(requests, out)

@@ -14,20 +14,35 @@ from ttsplan.features.io import read_table, write_atomic
 DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"
 
-HELP = """Plan test-time compute: per configuration, the best strategy and N for the whole task and a
-per-prompt allocation of (strategy, N) that maximizes expected accuracy within the budget.
+HELP = """Plan test-time compute for the task's future prompts: per configuration, the cheapest policy
+(majority vote with a fixed N, or adaptive stopping that samples each prompt until its vote is settled)
+that reaches the accuracy you want, with figures estimated on prompts the choice was not made on.
+
+With no options it answers: how much cheaper than majority vote with every recorded sample
+(majority@N_max) can I reach the same accuracy (within --tolerance points)? Accuracy is
+cross-validated over --folds folds of prompts, the choice of policy re-made inside each fold; adaptive
+policies are replayed through the runtime session over --orders random sample orders. No N beyond
+the samples recorded per prompt is planned.
 
 With no FILE it plans the embedded default dataset (data/default_samples.parquet, Gemma 3 270M),
-priced for gemma-3-270m on the GPU. Without --budget the budget is the cost of majority vote with
-N=8 on every prompt. Budgets: a number is a total for the task, "8/prompt" is per prompt.
-Units: samples, tokens, flops, eflops, seconds (GPU-seconds), usd (the last four need --model).
+priced for gemma-3-270m on --gpu (uncalibrated roofline; the note says so).
+
+Objectives: --target 0.9 (least cost with accuracy >= 0.9), --target majority@8 (match uniform
+majority with N=8 within --tolerance), --budget 6/prompt (most accuracy within 6 samples per prompt;
+--unit tokens for output tokens). --per-prompt, --pilot, --strategies and --risk-averse (or a budget in flops,
+eflops, seconds or usd) make the per-prompt allocation plan of schema 1, whose figures are fitted and
+scored on the same labeled prompts.
 
 Example:
 
     ttsplan plan
-    ttsplan plan data/default_samples.parquet --budget 4/prompt --unit samples --out plan.json
-    ttsplan plan runs.parquet --budget 0.002/prompt --unit usd --model Qwen3-8B --gpu H100
+    ttsplan plan ../shared/data/samples/sc40_addsub.parquet --target majority@40 --tolerance 0.5 --out plan.json
+    ttsplan plan runs.parquet --target 0.85 --model Qwen3-8B --gpu H100
+    ttsplan plan runs.parquet --budget 6/prompt
 """
+
+#: units a policy plan can budget in; the others go to the per-prompt allocation planner
+POLICY_UNITS = ("samples", "tokens")
 
 
 def _model_from_table(table) -> str | None:
@@ -48,25 +63,64 @@ def _model_from_table(table) -> str | None:
 @user_errors
 def plan_command(
     files: Annotated[list[Path] | None, typer.Argument(
-        help="Labeled sample or count tables (default: the embedded data/default_samples.parquet).")] = None,
-    budget: Annotated[str | None, typer.Option(help="Budget: a total (5000) or per prompt (8/prompt).")] = None,
-    unit: Annotated[str, typer.Option(help="samples, tokens, flops, eflops, seconds or usd.")] = "samples",
+        help="Labeled sample tables (default: the embedded data/default_samples.parquet).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Accuracy to reach: a number in [0, 1], or majority@N (default: majority@N_max).")] = None,
+    tolerance: Annotated[float, typer.Option(
+        help="Accuracy points below majority@N still counted as matching it (0.5 = half a point).")] = 0.5,
+    budget: Annotated[str | None, typer.Option(help="Instead of --target: most accuracy within a budget, a total "
+                                                    "(5000) or per prompt (8/prompt).")] = None,
+    unit: Annotated[str, typer.Option(help="Budget unit: samples or tokens (output tokens); flops, eflops, "
+                                           "seconds, usd use the per-prompt allocation planner.")] = "samples",
     model: Annotated[str | None, typer.Option(help="Model to price seconds and dollars (catalog name or "
                                                    "config file).")] = None,
     gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
-    strategies: Annotated[str | None, typer.Option(help="Comma-separated: greedy, majority, best-of-n, "
-                                                        "weighted-majority, best-of-majority.")] = None,
-    pilot: Annotated[int | None, typer.Option(help="Per-prompt mode from K0 unlabeled pilot samples per prompt "
-                                                   "(their cost counts).")] = None,
-    risk_averse: Annotated[bool, typer.Option("--risk-averse", help="Choose by the lower credible bound.")] = False,
+    folds: Annotated[int, typer.Option(help="Folds of prompts for cross-validation (>= 2).")] = 5,
+    orders: Annotated[int, typer.Option(help="Random sample orders replayed per adaptive policy (>= 1).")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of the folds, sample orders and bootstrap.")] = 0,
+    strategies: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated greedy, "
+                                                        "majority, best-of-n, weighted-majority, best-of-majority."
+                                                   )] = None,
+    pilot: Annotated[int | None, typer.Option(help="Per-prompt allocation planner from K0 pilot samples per "
+                                                   "prompt (their cost counts).")] = None,
+    risk_averse: Annotated[bool, typer.Option("--risk-averse", help="Per-prompt allocation planner: choose by "
+                                                                     "the lower credible bound.")] = False,
+    per_prompt: Annotated[bool, typer.Option("--per-prompt", help="The per-prompt allocation planner (plan schema "
+                                                                  "1; in-sample figures).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
     from ttsplan.planner.budget import Budget, normalize_unit
-    from ttsplan.planner.plan import make_plan
+    from ttsplan.planner.crossfit import Objective
 
     unit = normalize_unit(unit)
-    b = Budget.parse(budget, unit) if budget is not None else None
+    legacy = per_prompt or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
+    problems = []
+    if not (0 <= tolerance < 100):
+        problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
+    if folds < 2:
+        problems.append(f"--folds must be >= 2, got {folds}. Try 5.")
+    if orders < 1:
+        problems.append(f"--orders must be >= 1, got {orders}. Try 16.")
+    if budget is not None and target is not None:
+        problems.append("--budget and --target must not be combined, got both. Pass one objective.")
+    if legacy and target is not None:
+        problems.append("--target must not be combined with --per-prompt, --pilot, --strategies, --risk-averse or a priced "
+                        f"--unit ({unit}), got both. Drop one.")
+    if out is not None and out.exists() and out.is_dir():
+        problems.append(f"--out must be a file path, got the directory {out}. Name a file, e.g. {out / 'plan.json'}.")
+    b = objective = None
+    try:
+        b = Budget.parse(budget, unit) if budget is not None else None
+    except TtsplanError as exc:
+        problems.append(str(exc))
+    if not legacy:
+        try:
+            objective = Objective.parse(target, tolerance / 100.0, None, unit)
+        except TtsplanError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise TtsplanError(" ".join(problems))
     if not files:
         if not DEFAULT_DATA.is_file():
             raise TtsplanError(f"the embedded default dataset must exist at {DEFAULT_DATA}, got no such file. "
@@ -75,6 +129,38 @@ def plan_command(
         model = model or DEFAULT_MODEL
     table, _ = read_table(files)
     model = model or _model_from_table(table)
+    src = ", ".join(Path(f).name for f in files)
+    if legacy:
+        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src)
+        return
+    from ttsplan.planner.plan import resolve_cost_model
+    from ttsplan.planner.policy_plan import make_policy_plan
+
+    if b is not None:
+        objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
+    plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
+                            cost_model=resolve_cost_model(model, gpu),
+                            progress=lambda msg: err_console.print(f"planning {msg}", highlight=False))
+    if out is not None:
+        write_atomic(out, plan.to_json(indent=1) + "\n")
+        err_console.print(f"wrote {out}")
+    if getattr(format, "value", format) == "json":
+        typer.echo(to_json(plan.to_dict()))
+        return
+    emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")
+    typer.echo(plan.describe())
+
+
+def _n_prompts(table) -> int:
+    """Prompts per configuration (a total budget is shared by each configuration's prompts)."""
+    import polars as pl
+
+    return int(table.group_by("config").agg(pl.col("prompt_id").n_unique())["prompt_id"].max())
+
+
+def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src) -> None:
+    from ttsplan.planner.plan import make_plan
+
     plan = make_plan(table, b, unit=unit, strategies=strategies, model=model, gpu=gpu, pilot=pilot,
                      risk_averse=risk_averse)
     if out is not None:
@@ -83,12 +169,14 @@ def plan_command(
     if getattr(format, "value", format) == "json":
         typer.echo(to_json(plan.to_dict()))
         return
-    src = ", ".join(Path(f).name for f in files)
     emit(plan.rows("config"), "table", title=f"one strategy and N per configuration — {src}")
     emit(plan.rows("per-prompt"), "table", title="per-prompt plan (strategy and N chosen per prompt)")
     typer.echo(plan.describe())
+    typer.echo("note: per-prompt allocation plan (schema 1): its accuracies are fitted and scored on the same "
+               "labeled prompts; the default `ttsplan plan` (policies, cross-validated) estimates new prompts.")
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan", help=HELP,
-                short_help="Choose strategy and N per configuration and per prompt under a budget.")(plan_command)
+                short_help="Choose the cheapest policy per configuration for new prompts (cross-validated)."
+                )(plan_command)

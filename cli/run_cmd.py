@@ -84,14 +84,20 @@ def run_cmd(
 ) -> None:
     from ttsplan.cli.sample_cmd import _load_prompts
     from ttsplan.features.sampler import SamplerConfig, make_engine
-    from ttsplan.planner.plan import Plan
+    from ttsplan.planner.policy_plan import PolicyPlan, read_plan
     from ttsplan.planner.run import run_plan
 
     if not plan.is_file():
         raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "
                            "`ttsplan plan ... --out plan.json`.")
-    the_plan = Plan.from_json(plan.read_text())
+    the_plan = read_plan(plan.read_text())
     plist, is_tasks = _load_prompts(prompts, shots, seed)
+    if isinstance(the_plan, PolicyPlan):  # a policy applies to any prompts of the task
+        chosen = the_plan.config(config)
+        policy, config = chosen.policy, chosen.config
+        if policy.kind == "adaptive" and adaptive is None:
+            adaptive, threshold, min_n = policy.rule, threshold or policy.threshold, min_n or policy.min_n
+        the_plan = {p.id: policy.max_samples for p in plist}
     stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
     if engine == "openai":
         eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,

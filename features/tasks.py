@@ -64,7 +64,8 @@ def read_prompts(path: str | Path, dataset: str | None = None, shots: int = 0,
                  template: str = "Question: {question}\nAnswer:") -> list[Prompt]:
     """Read a JSONL prompt or problem file; report every bad line in one :class:`TtsplanError`.
 
-    Rows with ``prompt`` are used verbatim. Rows with ``problem``/``question`` are formatted with
+    Rows with ``prompt`` are used verbatim; an optional ``kind`` (``short`` / ``math``, default
+    ``math``) selects answer extraction, as :func:`write_prompts` writes it. Rows with ``problem``/``question`` are formatted with
     ``template``; with ``shots > 0`` the first ``shots`` rows become worked examples prepended to
     every other prompt (and are not themselves sampled).
     """
@@ -108,7 +109,11 @@ def read_prompts(path: str | Path, dataset: str | None = None, shots: int = 0,
         if isinstance(answer, (dict, list)):
             problems.append(f'line {no}: "answer" must be a string or number, got {type(answer).__name__}.')
             continue
-        rows.append({"id": pid, "key": text_key, "text": obj[text_key],
+        kind = obj.get("kind", "math")
+        if kind not in ("short", "math"):
+            problems.append(f'line {no}: "kind" must be "short" or "math" (answer extraction), got {kind!r:.40}.')
+            continue
+        rows.append({"id": pid, "key": text_key, "text": obj[text_key], "kind": kind,
                      "answer": None if answer is None else str(answer), "level": obj.get("level")})
     if not rows and not problems:
         problems.append("must contain at least one prompt, got none.")
@@ -127,10 +132,10 @@ def read_prompts(path: str | Path, dataset: str | None = None, shots: int = 0,
             continue
         level = _level(r["level"])
         if r["key"] == "prompt":
-            out.append(Prompt(r["id"], r["text"], r["answer"], name, r["text"], "math", level))
+            out.append(Prompt(r["id"], r["text"], r["answer"], name, r["text"], r["kind"], level))
         else:
             out.append(Prompt(r["id"], context + template.format(question=r["text"]), r["answer"], name,
-                              r["text"], "math", level))
+                              r["text"], r["kind"], level))
     return out
 
 

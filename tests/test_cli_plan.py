@@ -23,23 +23,59 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_plan_table(samples: Path) -> None:
-    r = runner.invoke(app, ["plan", str(samples), "--budget", "4/prompt"])
+    r = runner.invoke(app, ["plan", str(samples), "--budget", "4/prompt", "--strategies", "greedy,majority"])
     assert r.exit_code == 0, r.output
-    for text in ("one strategy and N per configuration", "per-prompt plan", "uniform majority", "recommended:",
+    for text in ("one strategy and N per configuration", "fitted and scored on the same", "per-prompt plan", "uniform majority", "recommended:",
                  "budget: 4 samples per prompt", "Gemma-3-270M on H100", "usd total"):
         assert text in r.stdout
 
 
 def test_plan_default_budget_is_stated(samples: Path) -> None:
-    r = runner.invoke(app, ["plan", str(samples)])
+    r = runner.invoke(app, ["plan", str(samples), "--strategies", "greedy,majority"])
     assert r.exit_code == 0, r.output
     assert "default: the cost of majority vote with N=8" in r.stdout
+
+
+def test_policy_plan_default_prints_savings(samples: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", str(samples), "--orders", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "vs majority@16 at matched accuracy (cross-validated" in r.stdout
+    d = json.loads(out.read_text())
+    assert d["schema_version"] == 2 and {c["config"] for c in d["configs"]} == {"a", "b"}
+    for c in d["configs"]:  # the savings line is the ratio of the stored figures
+        assert c["savings_vs_max"] == pytest.approx(16 / c["samples"]["mean"])
+        assert c["policy"]["kind"] in ("fixed", "adaptive") and c["policy"].get("cap", c["policy"].get("n")) <= 16
+
+
+def test_policy_plan_budget_most_accuracy_within_it(samples: Path) -> None:
+    r = runner.invoke(app, ["plan", str(samples), "--budget", "3/prompt", "--orders", "2", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    for c in json.loads(r.stdout)["configs"]:
+        assert c["samples"]["mean"] <= 3 + 1e-9
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "1.5"], "target must be an accuracy in [0, 1]"),
+    (["--tolerance", "-1"], "--tolerance must be in [0, 100)"),
+    (["--target", "majority@x"], "--target majority@N must name a whole N"),
+    (["--target", "majority@99"], "must be within the 16 samples recorded"),
+    (["--target", "0.9", "--budget", "4/prompt"], "--budget and --target must not be combined"),
+    (["--folds", "1"], "--folds must be >= 2"),
+    (["--target", "0.9", "--pilot", "4"], "--target must not be combined with --pilot"),
+])
+def test_policy_plan_bad_input(samples: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "never.json"
+    r = runner.invoke(app, ["plan", str(samples), *args, "--orders", "1", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not list(tmp_path.iterdir())
 
 
 def test_plan_json_and_out(samples: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     r = runner.invoke(app, ["plan", str(samples), "--budget", "3000", "--unit", "tokens", "--format", "json",
-                            "--out", str(out)])
+                            "--strategies", "greedy,majority", "--out", str(out)])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["budget"] == {"amount": 3000.0, "unit": "tokens", "per_prompt": False}
@@ -49,7 +85,7 @@ def test_plan_json_and_out(samples: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--budget", "1"], "budget must cover the cheapest plan"),
+    (["--budget", "1"], "budget must cover the cheapest"),
     (["--unit", "tokns"], 'Did you mean "tokens"'),
     (["--strategies", "majorty"], 'Did you mean "majority"'),
     (["--strategies", "best-of-n"], "needs a reward column"),
@@ -76,7 +112,7 @@ def test_plan_without_file_uses_default(monkeypatch: pytest.MonkeyPatch, samples
     r = runner.invoke(app, ["plan"])
     assert r.exit_code == 2 and "python data/make_default.py" in r.output
     monkeypatch.setattr(ttsplan.cli.plan_cmd, "DEFAULT_DATA", samples)
-    r = runner.invoke(app, ["plan", "--format", "json"])
+    r = runner.invoke(app, ["plan", "--format", "json", "--orders", "1"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["model"] == "Gemma-3-270M"
 

@@ -97,7 +97,7 @@ def test_curves_match_cli_curves(report: dict) -> None:
 
 @pytest.fixture(scope="module")
 def plan_json(report: dict) -> dict:
-    return _json(["plan", str(report["src"]), "--model", MODEL, "--format", "json"])
+    return _json(["plan", str(report["src"]), "--per-prompt", "--model", MODEL, "--format", "json"])
 
 
 def test_allocation_matches_cli_plan(report: dict, plan_json: dict) -> None:
@@ -115,7 +115,8 @@ def test_allocation_matches_cli_plan(report: dict, plan_json: dict) -> None:
 
 def test_report_reuses_a_saved_plan(report: dict, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
-    res = runner.invoke(app, ["plan", str(report["src"]), "--budget", "4/prompt", "--out", str(plan_file)])
+    res = runner.invoke(app, ["plan", str(report["src"]), "--per-prompt", "--budget", "4/prompt", "--out",
+                              str(plan_file)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["report", str(report["src"]), "--out", str(tmp_path / "o"), "--plan", str(plan_file),
                               "--figures", "allocation", "--no-svg"])

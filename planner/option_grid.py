@@ -1,0 +1,167 @@
+"""The option grid: every candidate policy scored on every labeled prompt of a configuration.
+
+For one configuration of a labeled SampleTable, :func:`score_policies` gives, per candidate policy
+and per prompt, the expected accuracy, samples and output tokens:
+
+* fixed ``majority N`` — the exact maj@N of the prompt's recorded samples (expectation over all
+  N-subsets, ties broken uniformly; :func:`ttsplan.features.estimators.prompt_curves`), N samples,
+  N × the prompt's mean output tokens;
+* adaptive policies — replayed through :class:`~ttsplan.planner.adaptive.AdaptiveSession` (the object
+  ``ttsplan run`` executes) over ``orders`` random sample orders, averaged per prompt.
+
+No candidate has fitted parameters, so a prompt's scores do not depend on the other prompts; what is
+fitted is the *choice* among candidates, which :mod:`ttsplan.planner.crossfit` validates on held-out
+prompts. ``n_max`` is the most samples recorded for every prompt; nothing is planned beyond it.
+
+>>> import polars as pl
+>>> from ttsplan.features.schema import validate_sample_table
+>>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": "a" if (i + j) % 4 else "b",
+...          "correct": bool((i + j) % 4)} for i in range(6) for j in range(8)]
+>>> grid = score_policies(validate_sample_table(pl.DataFrame(rows)), "c", orders=4)
+>>> grid.n_max, [p.describe() for p in grid.policies][:2]
+(8, ['majority N=1', 'majority N=2'])
+>>> round(float(grid.accuracy[0].mean()), 4)  # pass@1 = 36 correct of 48
+0.75
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import prompt_curves
+from ttsplan.planner.adaptive import AdaptiveSession
+from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
+from ttsplan.planner.replay import ConfigSamples, prepare
+from ttsplan.planner.stopping import HORIZON_MAX_N
+
+#: thresholds of the adaptive candidates (per rule)
+ADAPTIVE_THRESHOLDS: dict[str, tuple[float, ...]] = {
+    "horizon": (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995),
+    "beta": (0.8, 0.85, 0.9, 0.95, 0.97, 0.99),
+}
+DEFAULT_ORDERS = 16
+#: adaptive rule families among the default candidates
+RULES: tuple[str, ...] = ("horizon",)
+
+
+@dataclass(frozen=True)
+class OptionGrid:
+    """Per-prompt scores of every candidate policy on one configuration (rows: policies, columns: prompts)."""
+
+    config: str
+    prompt_ids: tuple[str, ...]
+    policies: tuple[Policy, ...]
+    accuracy: np.ndarray   # (policies, prompts) expected accuracy
+    samples: np.ndarray    # (policies, prompts) expected samples
+    tokens: np.ndarray     # (policies, prompts) expected output tokens
+    majority: np.ndarray   # (n_max, prompts) exact maj@N for N = 1..n_max
+    n_max: int
+    orders: int
+
+    @property
+    def reference(self) -> np.ndarray:
+        """maj@n_max per prompt: the accuracy of spending every recorded sample."""
+        return self.majority[self.n_max - 1]
+
+    def index(self, policy: Policy) -> int:
+        return self.policies.index(policy)
+
+
+def _config_table(table: pl.DataFrame, config: str) -> tuple[pl.DataFrame, int]:
+    sub = table.filter(pl.col("config") == config)
+    if sub.height == 0:
+        raise TtsplanError(f"config must be in the table, got {config!r}.")
+    problems = []
+    if sub.get_column("answer").null_count() == sub.height:
+        problems.append(f"configuration {config!r} must carry extracted answers (column answer), got none. "
+                        "Extract answers first (ttsplan import does it).")
+    nulls = sub.get_column("correct").null_count()
+    if nulls:
+        problems.append(f"configuration {config!r} must be graded for every sample to be planned on, got "
+                        f"{nulls} null(s) in column correct. Grade them, or pass new prompts as --pilot-file.")
+    if problems:
+        raise TtsplanError(" ".join(problems))
+    k = sub.group_by("prompt_id").len().get_column("len")
+    n_max = int(k.min())
+    if n_max < 2:
+        raise TtsplanError(f"configuration {config!r} must have at least 2 samples per prompt to compare "
+                           f"policies, got a prompt with {n_max}. Sample more (ttsplan sample --k 8).")
+    return sub.filter(pl.col("sample_idx") < n_max), n_max
+
+
+#: fixed N candidates (plus n_max itself); fewer candidates, less winner's curse in the choice
+FIXED_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
+
+
+def _candidates(n_max: int, rules: Sequence[str] = RULES) -> list[Policy]:
+    out: list[Policy] = [FixedPolicy("majority", n) for n in sorted({*(g for g in FIXED_GRID if g < n_max), n_max})]
+    for rule in rules:
+        if rule != "horizon" or n_max <= HORIZON_MAX_N:
+            out += [AdaptivePolicy(rule, t, 1, n_max) for t in ADAPTIVE_THRESHOLDS[rule]]
+    return out
+
+
+def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per prompt, averaged over the sample orders ``perms``: (accuracy, samples, output tokens)."""
+    n_p = cs.codes.shape[0]
+    acc, n, tok = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
+    rows = np.arange(n_p)
+    for perm in perms:
+        codes = np.take_along_axis(cs.codes, perm, axis=1)
+        tokens = np.take_along_axis(cs.tokens, perm, axis=1)
+        s = AdaptiveSession(policy.rule, cs.prompt_ids, max_n=policy.cap, threshold=policy.threshold,
+                            min_n=policy.min_n, caps=np.minimum(cs.k, policy.cap).astype(np.int64),
+                            n_codes=cs.codes.shape[1])
+        while (idx := s.ask_idx()).size:
+            j = s.n[idx]
+            s.tell_many(idx, codes[idx, j], None, tokens[idx, j])
+        chosen = s.chosen_codes()
+        acc += np.where(chosen >= 0, cs.correct[rows, np.maximum(chosen, 0)], False)
+        n += s.n
+        tok += s.tokens
+    m = len(perms)
+    return acc / m, n / m, tok / m
+
+
+def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_ORDERS, seed: int = 0,
+                   policies: Sequence[Policy] | None = None) -> OptionGrid:
+    """Score every candidate policy (default: majority N = 1..n_max and the adaptive grid) on every prompt."""
+    if not (isinstance(orders, int) and orders >= 1):
+        raise TtsplanError(f"orders must be a whole number >= 1, got {orders!r}.")
+    sub, n_max = _config_table(table, config)
+    (cs,) = prepare(sub, with_rewards=False)
+    cands = list(policies) if policies is not None else _candidates(n_max)
+    maj = (prompt_curves(sub, "maj", range(1, n_max + 1)).sort(["prompt_id", "k"])
+           .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
+    mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
+    rng = np.random.default_rng([seed, 7])
+    pad = np.arange(cs.codes.shape[1])[None, :] >= cs.k[:, None]
+    perms = []
+    for _ in range(orders):
+        key = rng.random(cs.codes.shape)
+        key[pad] = 2.0
+        perms.append(np.argsort(key, axis=1, kind="stable"))
+    acc, smp, tok = [], [], []
+    for p in cands:
+        if isinstance(p, FixedPolicy):
+            if p.n > n_max:
+                raise TtsplanError(f"policy {p.describe()} must use at most the {n_max} samples recorded per "
+                                   f"prompt of {config!r}.")
+            acc.append(maj[p.n - 1])
+            smp.append(np.full(len(cs.prompt_ids), float(p.n)))
+            tok.append(p.n * mean_tokens)
+        else:
+            a, n, t = replay_prompts(cs, p, perms)
+            acc.append(a)
+            smp.append(n)
+            tok.append(t)
+    return OptionGrid(config, tuple(cs.prompt_ids), tuple(cands), np.array(acc), np.array(smp), np.array(tok),
+                      maj, n_max, orders)
+
+
+__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "OptionGrid", "replay_prompts", "score_policies"]

@@ -1,0 +1,345 @@
+"""Policy plans (schema version 2): one policy per configuration for the task's *future* prompts.
+
+:func:`make_policy_plan` scores every candidate policy on the labeled prompts
+(:func:`~ttsplan.planner.option_grid.score_policies`), picks one per configuration for the
+:class:`~ttsplan.planner.crossfit.Objective` and estimates it out of sample
+(:func:`~ttsplan.planner.crossfit.crossfit`):
+
+* ``accuracy`` — nested cross-fitting: for each of ``folds`` folds of prompts the policy is chosen on
+  the other folds and scored on that fold; a bootstrap over prompts gives the interval;
+* ``samples`` / ``output_tokens`` per prompt — the chosen policy's expected cost on the labeled
+  prompts (the candidates have no fitted parameters; only the choice is fitted, and the choice is
+  driven by accuracy), with a bootstrap interval; the cross-fitted cost, which mixes the folds'
+  choices, is kept as ``cv_samples``;
+* ``savings`` — majority@N_max's samples over the plan's, and the smallest uniform majority N whose
+  exact accuracy on the labeled prompts reaches the plan's cross-fitted accuracy, over the plan's.
+
+A plan stores policies, not caps of labeled prompts, so it applies to any prompts of the task.
+
+>>> import polars as pl
+>>> from ttsplan.features.schema import validate_sample_table
+>>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": "a" if (i * j) % 5 else "b",
+...          "correct": bool((i * j) % 5)} for i in range(12) for j in range(8)]
+>>> plan = make_policy_plan(validate_sample_table(pl.DataFrame(rows)), orders=2)
+>>> plan.configs[0].n_max, PolicyPlan.from_json(plan.to_json()) == plan
+(8, True)
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.schema import split_configs_by_dataset
+from ttsplan.planner.crossfit import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_FOLDS,
+    Estimate,
+    Objective,
+    bootstrap_estimate,
+    crossfit,
+)
+from ttsplan.planner.option_grid import DEFAULT_ORDERS, score_policies
+from ttsplan.planner.policies import Policy, policy_from_dict
+
+POLICY_SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ConfigPolicy:
+    """One configuration's chosen policy and its out-of-sample figures (see the module doc)."""
+
+    config: str
+    dataset: str | None
+    n_prompts: int
+    n_max: int
+    policy: Policy
+    objective_met: bool
+    accuracy: Estimate          # nested cross-fitted
+    samples: Estimate           # the chosen policy on the labeled prompts
+    output_tokens: Estimate     # the chosen policy on the labeled prompts
+    cv_samples: Estimate        # cross-fitted (mixes the folds' choices)
+    reference_n: int
+    reference_accuracy: Estimate  # exact majority@reference_n on the labeled prompts
+    shortfall: Estimate         # reference − plan accuracy, paired per prompt, cross-fitted
+    uniform_n: int | None       # smallest uniform majority N reaching the plan's accuracy
+    fold_choices: tuple[str, ...]
+    seconds_per_prompt: float | None = None
+    usd_per_prompt: float | None = None
+
+    @property
+    def savings_vs_max(self) -> float:
+        return self.n_max / max(self.samples.mean, 1e-12)
+
+    @property
+    def savings_vs_uniform(self) -> float | None:
+        return None if self.uniform_n is None else self.uniform_n / max(self.samples.mean, 1e-12)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["policy"] = self.policy.to_dict()
+        d["fold_choices"] = list(self.fold_choices)
+        d["savings_vs_max"] = self.savings_vs_max
+        d["savings_vs_uniform"] = self.savings_vs_uniform
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConfigPolicy:
+        est = {k: Estimate(**d[k]) for k in ("accuracy", "samples", "output_tokens", "cv_samples",
+                                             "reference_accuracy", "shortfall")}
+        rest = {k: v for k, v in d.items() if k not in est and k not in ("policy", "savings_vs_max",
+                                                                         "savings_vs_uniform", "fold_choices")}
+        return cls(**rest, **est, policy=policy_from_dict(d["policy"]), fold_choices=tuple(d["fold_choices"]))
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """A versioned policy plan; ``PolicyPlan.from_json(p.to_json()) == p``."""
+
+    objective: Objective
+    configs: tuple[ConfigPolicy, ...]
+    input_hash: str
+    folds: int
+    orders: int
+    confidence: float
+    model: str | None = None
+    gpu: str | None = None
+    notes: tuple[str, ...] = ()
+    schema_version: int = POLICY_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema_version != POLICY_SCHEMA_VERSION:
+            raise TtsplanError(f"policy plan schema_version must be {POLICY_SCHEMA_VERSION}, got "
+                               f"{self.schema_version!r}. Re-run `ttsplan plan`.")
+        if not self.configs:
+            raise TtsplanError("policy plan must hold at least one configuration, got none. Re-run `ttsplan plan`.")
+
+    # -- serialization -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": self.schema_version, "kind": "policy-plan", "objective": asdict(self.objective),
+                "configs": [c.to_dict() for c in self.configs], "input_hash": self.input_hash,
+                "folds": self.folds, "orders": self.orders, "confidence": self.confidence, "model": self.model,
+                "gpu": self.gpu, "notes": list(self.notes),
+                "recommended_by_dataset": self.recommended_by_dataset()}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> PolicyPlan:
+        if not isinstance(d, dict):
+            raise TtsplanError(f"plan must be a JSON object written by `ttsplan plan`, got {type(d).__name__}. "
+                               "Re-create the plan.")
+        try:
+            configs = d["configs"]
+            if not isinstance(configs, list):
+                raise TypeError("configs must be a list")
+            return cls(objective=Objective(**d["objective"]), configs=tuple(ConfigPolicy.from_dict(c) for c in configs),
+                       input_hash=d["input_hash"], folds=d["folds"], orders=d["orders"], confidence=d["confidence"],
+                       model=d.get("model"), gpu=d.get("gpu"), notes=tuple(d.get("notes", ())),
+                       schema_version=d["schema_version"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TtsplanError(f"plan JSON must have the fields written by `ttsplan plan`, got a problem with "
+                               f"{exc}. Re-create the plan.") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> PolicyPlan:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise TtsplanError(f"plan must be JSON written by `ttsplan plan`, got a parse error ({exc}).") from None
+
+    # -- views ---------------------------------------------------------------------------------
+    def config(self, name: str | None = None) -> ConfigPolicy:
+        """One configuration's policy (default: the recommended one when the plan has one task)."""
+        names = [c.config for c in self.configs]
+        if name is None:
+            rec = self.recommended_by_dataset()
+            if len(rec) != 1:
+                raise TtsplanError(f"--config must name one configuration of this plan (it covers {len(rec)} tasks), "
+                                   f"got none. Choose from: {', '.join(names)}.")
+            name = next(iter(rec.values()))
+        if name not in names:
+            from ttsplan.features.errors import did_you_mean
+
+            raise TtsplanError(f"--config must be a configuration of the plan, got {name!r}. Plan configurations: "
+                               f"{', '.join(names)}.{did_you_mean(str(name), names)}")
+        return self.configs[names.index(name)]
+
+    def recommended_by_dataset(self) -> dict[str, str]:
+        """Per task: the configuration with the highest cross-fitted accuracy (then the cheapest)."""
+        best: dict[str, ConfigPolicy] = {}
+        for c in self.configs:
+            key = c.dataset or ""
+            if key not in best or (c.accuracy.mean, -c.samples.mean) > (best[key].accuracy.mean,
+                                                                          -best[key].samples.mean):
+                best[key] = c
+        return {k: best[k].config for k in sorted(best)}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Formatted rows for printing, one per configuration."""
+        rec = set(self.recommended_by_dataset().values())
+        gpu = self.gpu or "GPU"
+        out = []
+        for c in self.configs:
+            a = c.accuracy
+            row = {"config": c.config + (" *" if c.config in rec else ""), "policy": c.policy.describe(),
+                   "accuracy (cv) [90%]": f"{a.mean:.3f} [{a.low:.3f}, {a.high:.3f}]",
+                   f"majority@{c.reference_n}": f"{c.reference_accuracy.mean:.3f}",
+                   "samples/prompt": f"{c.samples.mean:.2f} [{c.samples.low:.2f}, {c.samples.high:.2f}]",
+                   "tokens/prompt": f"{c.output_tokens.mean:,.0f}",
+                   f"saves vs maj@{c.n_max}": f"{c.savings_vs_max:.2f}x",
+                   "uniform N, same acc": "–" if c.uniform_n is None else
+                   f"N={c.uniform_n} ({c.savings_vs_uniform:.2f}x)"}
+            if self.model:
+                row[f"{gpu}-s/prompt"] = "–" if c.seconds_per_prompt is None else f"{c.seconds_per_prompt:.3g}"
+            out.append(row)
+        return out
+
+    def summary(self) -> pl.DataFrame:
+        """Per configuration and quantity: estimate and interval (lifelines-style)."""
+        rows = []
+        for c in self.configs:
+            for name, e in (("accuracy (cross-fitted)", c.accuracy), ("samples/prompt", c.samples),
+                            ("output tokens/prompt", c.output_tokens),
+                            (f"shortfall vs majority@{c.reference_n}", c.shortfall)):
+                rows.append({"config": c.config, "policy": c.policy.describe(), "quantity": name, "estimate": e.mean,
+                             "ci_low": e.low, "ci_high": e.high})
+        return pl.DataFrame(rows, schema={"config": pl.String, "policy": pl.String, "quantity": pl.String,
+                                          "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
+
+    def describe(self) -> str:
+        """The lines users read first: per task, what the plan saves at matched accuracy."""
+        n_max = {c.n_max for c in self.configs}
+        lines = [f"objective: {self.objective.describe(n_max.pop() if len(n_max) == 1 else None)}; accuracy cross-validated over {self.folds} folds of "
+                 f"prompts (the choice of policy re-made inside each fold); adaptive policies replayed over "
+                 f"{self.orders} sample orders"]
+        by = {c.config: c for c in self.configs}
+        for dataset, name in self.recommended_by_dataset().items():
+            c = by[name]
+            head = f"{dataset}: " if dataset else ""
+            uni = ("; no uniform majority N reaches the same accuracy" if c.uniform_n is None else
+                   f"; the smallest uniform majority reaching the same accuracy is N={c.uniform_n} "
+                   f"({c.savings_vs_uniform:.2f}x the plan's samples)")
+            if self.objective.kind == "budget":
+                lines.append(f"{head}{c.config} with {c.policy.describe()}: accuracy {c.accuracy.mean:.3f} "
+                             f"[{c.accuracy.low:.3f}, {c.accuracy.high:.3f}] (cross-validated) at {c.samples.mean:.2f} "
+                             f"samples/prompt; majority@{c.n_max} reaches {c.reference_accuracy.mean:.3f} with "
+                             f"{c.savings_vs_max:.2f}x the samples")
+                continue
+            lines.append(f"{head}{c.config} with {c.policy.describe()}: saves {c.savings_vs_max:.2f}x vs "
+                         f"majority@{c.n_max} at matched accuracy (cross-validated: {c.accuracy.mean:.3f} "
+                         f"[{c.accuracy.low:.3f}, {c.accuracy.high:.3f}] vs {c.reference_accuracy.mean:.3f}, "
+                         f"shortfall {c.shortfall.mean * 100:+.2f} pt){uni}"
+                         + ("" if c.objective_met else "; objective NOT met, closest policy shown"))
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _uniform_n(majority: np.ndarray, accuracy: float) -> int | None:
+    reach = np.flatnonzero(majority.mean(axis=1) >= accuracy - 1e-12)
+    return int(reach[0]) + 1 if reach.size else None
+
+
+def _price(table: pl.DataFrame, config: str, samples: float, cost_model: Any) -> tuple[float | None, float | None]:
+    """GPU-seconds and dollars per prompt of ``samples`` majority samples (linear between whole N)."""
+    from ttsplan.planner.plan import prompt_lengths
+    from ttsplan.planner.strategies import cost_matrix
+
+    lengths = prompt_lengths(table.filter(pl.col("config") == config))
+    lp = lengths["prompt_tokens"].fill_null(0.0).to_numpy().astype(float)
+    lo = lengths["output_tokens"].fill_null(1.0).to_numpy().astype(float)
+    n0 = max(1, int(np.floor(samples)))
+    grid = [n0, n0 + 1]
+    w = samples - n0
+    out = []
+    for unit in ("seconds", "usd"):
+        c = cost_matrix("majority", grid, lp, lo, unit, cost_model).mean(axis=0)
+        out.append(float(c[0] * (1 - w) + c[1] * w))
+    return out[0], out[1]
+
+
+def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *, folds: int = DEFAULT_FOLDS,
+                     orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
+                     cost_model: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
+    """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc)."""
+    from ttsplan.planner.plan import table_hash
+
+    objective = objective or Objective.majority()
+    problems = []
+    if not (isinstance(folds, int) and folds >= 2):
+        problems.append(f"folds must be a whole number >= 2, got {folds!r}.")
+    if not (isinstance(orders, int) and orders >= 1):
+        problems.append(f"orders must be a whole number >= 1, got {orders!r}.")
+    if not (isinstance(confidence, float) and 0 < confidence < 1):
+        problems.append(f"confidence must be in (0, 1), got {confidence!r}.")
+    if "correct_samples" in table.columns:
+        problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
+                        "stopping and majority vote need answers; pass a SampleTable.")
+    if problems:
+        raise TtsplanError("plan: " + " ".join(problems))
+    if table.height == 0:
+        raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
+    table = split_configs_by_dataset(table)
+    datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
+    out = []
+    for i, config in enumerate(sorted(datasets)):
+        if progress:
+            progress(f"[{i + 1}/{len(datasets)}] {config}")
+        grid = score_policies(table, config, orders=orders, seed=seed)
+        if objective.kind == "budget":
+            cheapest = float((grid.samples if objective.unit == "samples" else grid.tokens).mean(axis=1).min())
+            if cheapest > objective.budget + 1e-9:
+                raise TtsplanError(f"budget must cover the cheapest policy of {config!r} ({cheapest:.3g} "
+                                   f"{objective.unit} per prompt), got {objective.budget:.3g} per prompt. Raise "
+                                   "--budget.")
+        cf = crossfit(grid, objective, folds=folds, confidence=confidence, seed=seed)
+        k = grid.index(cf.policy)
+        smp = bootstrap_estimate(grid.samples[k], confidence, seed=seed)
+        tok = bootstrap_estimate(grid.tokens[k], confidence, seed=seed)
+        secs = usd = None
+        if cost_model is not None:
+            secs, usd = _price(table, config, smp.mean, cost_model)
+        out.append(ConfigPolicy(config, datasets[config], len(grid.prompt_ids), grid.n_max, cf.policy, cf.met,
+                                cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
+                                cf.shortfall, _uniform_n(grid.majority, cf.accuracy.mean), cf.fold_choices,
+                                secs, usd))
+    notes = []
+    if cost_model is not None:
+        notes.append(f"seconds and dollars: uncalibrated roofline for {cost_model.model.name} on "
+                     f"{cost_model.gpu.name} (no serving calibration applied)")
+    return PolicyPlan(objective, tuple(out), table_hash(table), folds, orders, confidence,
+                      None if cost_model is None else cost_model.model.name,
+                      None if cost_model is None else cost_model.gpu.name, tuple(notes))
+
+
+def read_plan(text: str) -> Any:
+    """A plan file of either schema: version 2 (:class:`PolicyPlan`) or version 1 (per-prompt :class:`Plan`)."""
+    from ttsplan.planner.plan import Plan
+
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TtsplanError(f"plan must be JSON written by `ttsplan plan`, got a parse error ({exc}).") from None
+    if not isinstance(d, dict):
+        raise TtsplanError(f"plan must be a JSON object written by `ttsplan plan`, got a JSON {type(d).__name__}. "
+                           "Re-create the plan.")
+    version = d.get("schema_version")
+    if version == POLICY_SCHEMA_VERSION:
+        return PolicyPlan.from_dict(d)
+    if version == 1:
+        return Plan.from_dict(d)
+    raise TtsplanError(f"plan schema_version must be 1 or {POLICY_SCHEMA_VERSION}, got {version!r}. "
+                       "Re-run `ttsplan plan` with this version.")
+
+
+def with_notes(plan: PolicyPlan, *notes: str) -> PolicyPlan:
+    return replace(plan, notes=plan.notes + tuple(notes))
+
+
+__all__ = ["POLICY_SCHEMA_VERSION", "ConfigPolicy", "PolicyPlan", "make_policy_plan", "read_plan", "with_notes"]

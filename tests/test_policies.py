@@ -1,0 +1,182 @@
+"""Policy plans: value objects, the option grid against brute force, nested selection, held-out runs."""
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from ttsplan.cli.main import app
+from ttsplan.data import DEFAULT_SAMPLES
+from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import read_samples
+from ttsplan.features.schema import validate_sample_table
+from ttsplan.planner.crossfit import Objective, crossfit, select
+from ttsplan.planner.option_grid import OptionGrid, score_policies
+from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, policy_from_dict
+from ttsplan.planner.policy_plan import PolicyPlan, make_policy_plan, read_plan
+
+runner = CliRunner()
+
+
+def _table(rows: list[tuple[str, list[str], list[bool]]]) -> pl.DataFrame:
+    return validate_sample_table(pl.DataFrame(
+        [{"config": "c", "prompt_id": pid, "sample_idx": j, "answer": a, "correct": ok}
+         for pid, answers, oks in rows for j, (a, ok) in enumerate(zip(answers, oks))]))
+
+
+# -- value objects --------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, message", [
+    (lambda: FixedPolicy("majority", 0), "n must be a whole number >= 1"),
+    (lambda: FixedPolicy("majorty", 4), 'Did you mean "majority"'),
+    (lambda: AdaptivePolicy("horizon", 0.9, min_n=5, cap=4), "min_n must be <= cap"),
+    (lambda: AdaptivePolicy("betta", 0.9), 'Did you mean "beta"'),
+    (lambda: policy_from_dict({"kind": "fixed", "strategy": "majority", "n": "eight"}), "n must be a whole number"),
+    (lambda: policy_from_dict([1, 2]), "policy must be a JSON object"),
+])
+def test_policies_validate_themselves(make, message: str) -> None:
+    with pytest.raises(TtsplanError, match=message.replace("(", r"\(")):
+        make()
+
+
+def test_objective_parse() -> None:
+    assert Objective.parse(None).reference_n is None
+    assert Objective.parse("majority@8", 0.01).reference_n == 8
+    assert Objective.parse("0.75").target == 0.75
+    for bad, msg in (("1.5", "target must be an accuracy"), ("majority@0", "whole N >= 1"), ("lots", "--target must")):
+        with pytest.raises(TtsplanError, match=msg):
+            Objective.parse(bad)
+
+
+# -- option grid against brute force ---------------------------------------------------------------
+def _brute_majority(answers: list[str], correct: dict[str, bool], n: int) -> float:
+    """maj@n by enumerating every n-subset, ties split uniformly."""
+    vals = []
+    for sub in itertools.combinations(answers, n):
+        cnt = Counter(sub)
+        top = max(cnt.values())
+        tied = [a for a, c in cnt.items() if c == top]
+        vals.append(sum(correct[a] for a in tied) / len(tied))
+    return float(np.mean(vals))
+
+
+def test_fixed_policies_are_exact_majority() -> None:
+    rows = [("p0", ["1", "2", "1", "3", "2", "1"], [True, False, True, False, False, True]),
+            ("p1", ["5", "5", "4", "4", "6", "4"], [False, False, True, True, False, True])]
+    grid = score_policies(_table(rows), "c", orders=2)
+    for i, (_, answers, oks) in enumerate(rows):
+        truth = dict(zip(answers, oks))
+        for n in range(1, 7):
+            k = grid.index(FixedPolicy("majority", n))
+            assert grid.accuracy[k, i] == pytest.approx(_brute_majority(answers, truth, n))
+            assert grid.samples[k, i] == n
+
+
+def test_adaptive_policy_stops_a_unanimous_prompt_by_hand() -> None:
+    # beta rule: P(Bin(a + 1, 1/2) <= a) = 1 - 2^-(a+1) reaches 0.95 at a = 4 unanimous votes (31/32)
+    rows = [("p0", ["7"] * 10, [True] * 10), ("p1", ["1", "2"] * 5, [True, False] * 5)]
+    grid = score_policies(_table(rows), "c", orders=8, policies=[AdaptivePolicy("beta", 0.95, 1, 10)])
+    assert grid.samples[0, 0] == 4 and grid.accuracy[0, 0] == 1.0
+    # two answers alternating: never settled before the cap; at 10 samples the 5-5 tie is split
+    assert grid.samples[0, 1] > 4 and 0 <= grid.accuracy[0, 1] <= 1
+
+
+# -- selection -------------------------------------------------------------------------------------
+def _grid(acc: np.ndarray, cost: np.ndarray, n_max: int = 3) -> OptionGrid:
+    pols = tuple(FixedPolicy("majority", n) for n in range(1, n_max + 1)) + tuple(
+        AdaptivePolicy("beta", 0.5 + 0.4 * (i + 1) / (acc.shape[0] + 1), 1, n_max)
+        for i in range(acc.shape[0] - n_max))
+    return OptionGrid("c", tuple(f"p{i}" for i in range(acc.shape[1])), pols, acc, cost, cost, acc[:n_max], n_max, 1)
+
+
+def test_select_by_hand() -> None:
+    acc = np.array([[0.5, 0.5], [0.7, 0.7], [0.8, 0.8], [0.79, 0.79]])
+    cost = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [1.5, 1.5]])
+    g = _grid(acc, cost)
+    rows = np.arange(2)
+    # match majority@3 (0.8) within 1 pt: the adaptive row (0.79 at 1.5) is the cheapest qualifying
+    assert select(g, rows, Objective.majority(3, tolerance=0.01, margin=0)) == 3
+    assert select(g, rows, Objective.majority(3, tolerance=0.005, margin=0)) == 2
+    assert select(g, rows, Objective.absolute(0.6, margin=0)) == 3
+    assert select(g, rows, Objective.within_budget(2.0)) == 3   # 0.79 at 1.5 beats 0.7 at 2
+    assert select(g, rows, Objective.within_budget(1.2)) == 0
+
+
+def test_nested_selection_removes_the_winners_curse() -> None:
+    """40 candidates with the same true accuracy 0.5 (independent coin flips per prompt): the in-sample best
+    looks far better than 0.5; the cross-fitted estimate of the same choice does not."""
+    rng = np.random.default_rng(0)
+    n_cand, n_prompts = 40, 200
+    acc = (rng.random((n_cand, n_prompts)) < 0.5).astype(float)
+    g = _grid(acc, np.ones_like(acc), n_max=3)
+    cf = crossfit(g, Objective.within_budget(1.0), folds=5, seed=0)
+    in_sample = float(acc[g.index(cf.policy)].mean())
+    assert in_sample - 0.5 > 0.05                       # optimistic: the max of 40 noisy means
+    assert abs(cf.accuracy.mean - 0.5) < 0.04           # honest
+    assert cf.accuracy.low < 0.5 < cf.accuracy.high + 0.02
+
+
+# -- plans -----------------------------------------------------------------------------------------
+def test_policy_plan_json_round_trip_and_v1_reader(tmp_path: Path) -> None:
+    rows = [(f"p{i}", [str((i * j) % 3) for j in range(6)], [(i * j) % 3 == 0 for j in range(6)]) for i in range(10)]
+    plan = make_policy_plan(_table(rows), orders=2)
+    assert PolicyPlan.from_json(plan.to_json()) == plan
+    assert read_plan(plan.to_json()) == plan
+    with pytest.raises(TtsplanError, match="must be a JSON object"):
+        read_plan("[1, 2]")
+    with pytest.raises(TtsplanError, match="schema_version must be 1 or 2"):
+        read_plan('{"schema_version": 7}')
+    bad = json.loads(plan.to_json())
+    bad["configs"][0]["policy"] = {"kind": "fixed", "strategy": "majority", "n": -3}
+    with pytest.raises(TtsplanError, match="n must be a whole number >= 1, got -3"):
+        read_plan(json.dumps(bad))
+
+
+@pytest.fixture(scope="module")
+def default_half() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One configuration of the embedded default data, prompts split in two halves at random."""
+    t = validate_sample_table(read_samples([DEFAULT_SAMPLES])).filter(
+        pl.col("config") == "gemma3-270m/first_letter/3shot/T0.5")
+    ids = sorted(t["prompt_id"].unique().to_list())
+    rng = np.random.default_rng(0)
+    plan_ids = set(rng.permutation(ids)[: len(ids) // 2].tolist())
+    return t.filter(pl.col("prompt_id").is_in(plan_ids)), t.filter(~pl.col("prompt_id").is_in(plan_ids))
+
+
+def test_plan_on_one_half_holds_on_the_other_through_run(default_half, tmp_path: Path) -> None:
+    plan_part, held = default_half
+    plan = make_policy_plan(plan_part, orders=8)
+    (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
+    held.write_parquet(rec := tmp_path / "held.parquet")
+    ids = sorted(held["prompt_id"].unique().to_list())
+    gold = dict(held.filter(pl.col("correct")).select("prompt_id", "answer").unique("prompt_id").iter_rows())
+    (prompts := tmp_path / "prompts.jsonl").write_text("".join(
+        json.dumps({"id": i, "prompt": f"q {i}", "answer": gold.get(i, "no-gold"), "kind": "short"}) + "\n" for i in ids))
+    r = runner.invoke(app, ["run", str(plan_file), "--prompts", str(prompts), "--engine", "replay", "--model", str(rec),
+                            "--out", str(tmp_path / "run"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    c = plan.configs[0]
+    lo, hi = c.accuracy.prediction_interval(len(ids))
+    assert lo <= summary["accuracy"] <= hi
+    assert summary["mean_samples"] <= c.policy.max_samples
+
+
+def test_export_refuses_an_adaptive_policy_and_run_a_missing_config(default_half, tmp_path: Path) -> None:
+    plan = make_policy_plan(default_half[0], orders=2)
+    (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
+    (prompts := tmp_path / "p.jsonl").write_text('{"id": "x", "prompt": "q", "answer": "a"}\n')
+    out = tmp_path / "req.jsonl"
+    if plan.configs[0].policy.kind == "adaptive":
+        r = runner.invoke(app, ["export", str(plan_file), "--to", "vllm-batch", "--prompts", str(prompts),
+                                "--out", str(out)])
+        assert r.exit_code == 2 and "Execute it with `ttsplan run" in r.output and not out.exists()
+    r = runner.invoke(app, ["run", str(plan_file), "--prompts", str(prompts), "--engine", "replay", "--model",
+                            str(DEFAULT_SAMPLES), "--config", "nope", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "--config must be a configuration of the plan" in r.output
+    assert not (tmp_path / "r").exists()
