@@ -62,7 +62,7 @@ def test_policy_plan_budget_most_accuracy_within_it(samples: Path) -> None:
     (["--target", "majority@99"], "must be within the 16 samples recorded"),
     (["--target", "0.9", "--budget", "4/prompt"], "--budget and --target must not be combined"),
     (["--folds", "1"], "--folds must be >= 2"),
-    (["--target", "0.9", "--pilot", "4"], "--target must not be combined with --pilot"),
+    (["--target", "0.9", "--pilot", "4"], "--target must not be combined with --per-prompt, --pilot"),
 ])
 def test_policy_plan_bad_input(samples: Path, tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "never.json"
