@@ -46,18 +46,41 @@ def load_for_gain(files: list[Path], target: str) -> pl.DataFrame:
     return validate_count_table(pl.concat(parts, how="vertical_relaxed"))
 
 
+RHO, TAU, MAE = "LOCO Spearman ρ", "LOCO Kendall τ", "LOCO MAE"
+
+
+def _ci(ci: list | None, digits: int = 3) -> str:
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci and ci[0] is not None else ""
+
+
+def _side_by_side(report: dict) -> list[dict]:
+    """Predictor and baselines: same held-out target, same configurations, same bootstrap."""
+    pct = f"{int(report['confidence'] * 100)}%"
+    rows = [{"method": f"predictor ({', '.join(report['features'])})", "scoring": "leave-one-config-out ridge",
+             RHO: report["loco_spearman"], TAU: report["loco_kendall"], MAE: report["loco_mae"],
+             "detail": f"{pct} CI ρ {_ci(report['loco_spearman_ci'])}, MAE {_ci(report['loco_mae_ci'], 4)}"}]
+    for b in report["baselines"]:
+        d = b["vs_predictor"]
+        mae = "" if d["mae_difference"] is None else \
+            f"; MAE {d['mae_difference']:+.4f} {_ci(d['mae_difference_ci'], 4)}"
+        rows.append({"method": f"baseline: {b['description']}", "scoring": b["scoring"],
+                     RHO: b["loco_spearman"], TAU: b["loco_kendall"], MAE: b["loco_mae"],
+                     "detail": f"{pct} CI ρ {_ci(b['loco_spearman_ci'])}; predictor − this: ρ "
+                               f"{d['spearman_difference']:+.3f} {_ci(d['spearman_difference_ci'])} (paired){mae}"})
+    return rows
+
+
 def _rows(report: dict) -> list[dict]:
-    ci = report["loco_spearman_ci"]
-    rows = [{"quantity": "configurations", "value": report["n_configs"], "detail": f"target {report['target']}@{report['n']} − pass@1"},
-            {"quantity": "LOCO Spearman ρ", "value": report["loco_spearman"],
-             "detail": f"{int(report['confidence'] * 100)}% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci[0] is not None else ""},
-            {"quantity": "LOCO Kendall τ", "value": report["loco_kendall"], "detail": ""},
-            {"quantity": "LOCO MAE", "value": report["loco_mae"],
-             "detail": "CI [{:.4f}, {:.4f}]".format(*report["loco_mae_ci"]) if report["loco_mae_ci"][0] is not None else ""}]
+    """The predictor's details: split, verdict, leave-one-model-out, coefficients, stability, feature sets."""
+    rows = [{"quantity": "configurations", "value": report["n_configs"],
+             "detail": report["split"]},
+            {"quantity": "predictor − best baseline ρ", "value": report["predictor_minus_best_baseline_spearman"],
+             "detail": f"vs {report['best_baseline']}, paired bootstrap "
+                       f"{_ci(report['predictor_minus_best_baseline_spearman_ci'])}; better: "
+                       f"{report['better_by_loco_spearman']}"}]
     if "lomo_spearman" in report:
-        lc = report["lomo_spearman_ci"]
         rows.append({"quantity": "leave-one-model-out ρ", "value": report["lomo_spearman"],
-                     "detail": f"CI [{lc[0]:.3f}, {lc[1]:.3f}], {report['n_models']} models"})
+                     "detail": f"predictor, CI {_ci(report['lomo_spearman_ci'])}, {report['n_models']} models"})
     for name, coef in report["coefficients"].items():
         rows.append({"quantity": f"coef {name}", "value": coef, "detail": "standardized"})
     for s in report["stability"]:
@@ -78,25 +101,36 @@ def fit(
                                  help="core (agreement spread, first-correct position, length variance + entropy), "
                                       "all, counts, model (the success model's own gain prediction from the "
                                       "validation samples), or a comma-separated list."),
-    k_features: str = typer.Option(None, "--k-features",
-                                   help="Compute features from the first K samples per prompt (default: N, the same "
-                                        "validation budget for every configuration; 'all' for every sample)."),
+    k_features: int = typer.Option(None, "--k-features",
+                                   help="Compute features from the first K samples per prompt (count tables: K drawn "
+                                        "without replacement); the gain is measured on the other samples only, so K + N must not exceed what is recorded "
+                                        "(default: half of what is recorded, min(R // 2, R − N) with R the fewest "
+                                        "samples per prompt among configurations recording more than N)."),
     alpha: float = typer.Option(1.0, "--alpha", help="Ridge penalty on standardized coefficients."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates for the intervals."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (bootstrap, subsampling)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (bootstrap; the hypergeometric split of count tables)."),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
     out: Path = typer.Option(None, "--out", help="Also write the fitted model and report as JSON here."),
 ) -> None:
-    """Fit a gain predictor and score it leave-one-config-out.
+    """Fit a gain predictor and score it leave-one-config-out, beside the observed-gain baseline.
 
-    Configurations with fewer than N samples per prompt are skipped with a warning naming them.
+    Features come from the first K samples of each prompt; the target gain (metric@N − pass@1) is the
+    unbiased estimate on the remaining samples, never on a sample the features saw. Configurations with
+    fewer than K + N samples per prompt are skipped with a warning naming them.
+
+    The baseline is the gain observed on the same K feature samples (pass@K, maj@K or bon@K − pass@1),
+    scored against the same held-out target twice: ranked as is (ρ, τ; nothing is fitted) and mapped to
+    the target's scale by the same leave-one-config-out ridge on that one feature (ρ, τ, MAE). They are
+    printed beside the predictor with the paired bootstrap interval of predictor − baseline, and the
+    verdict names whichever has the higher ρ.
 
     Example:
 
         ttsplan fit samples/sc40_addsub.parquet samples/sc40_aqua.parquet samples/game24_gpt4.parquet \\
             samples/cruxeval_codellama7b.parquet --target maj --n 10 --k-features 4 --out gain_model.json
 
-        ttsplan fit samples/game24_gpt4.parquet counts/evalperf.parquet --target pass --n 16 --features counts
+        ttsplan fit samples/game24_gpt4.parquet counts/evalperf.parquet --target pass --n 16 --k-features 4 \\
+            --features counts
     """
     from ttsplan.fitting.gain import fit_report
 
@@ -114,6 +148,9 @@ def fit(
     if fmt.value == "json":
         emit(report, "json")
     else:
+        split = f"features from {report['k_features']} samples per prompt, target from the others"
+        emit(_side_by_side(report), "table",
+             title=f"{target.value}@{n} − pass@1: predictor vs observed-gain baseline, leave one config out ({split})")
         emit(_rows(report), "table", title=f"gain predictor: {target.value}@{n} − pass@1")
 
 

@@ -2,14 +2,18 @@
 
 gain = metric@N − pass@1 for metric ∈ {bon, maj, pass} (DESIGN §5–6). :class:`GainPredictor` is a
 scikit-learn-style ridge regression on standardized config-level features
-(:func:`ttsplan.features.stats.config_features`). Evaluation helpers:
+(:func:`ttsplan.features.stats.config_features`). Features and target never share a sample: the
+features come from the first ``k_features`` samples of each prompt and the gain is estimated on the
+others (:func:`split_samples`). The baseline every prediction is shown beside is the gain observed on
+those same feature samples, target@k_features − pass@1 (``observed_gain``). Evaluation helpers:
 
 - :func:`cross_validate` — leave-one-config-out (``groups=None``) or leave-one-group-out (e.g. model):
   Spearman ρ, Kendall τ, MAE with bootstrap-over-configs intervals → :class:`ValidationResult`.
 - :func:`stability` — bootstrap-Lasso selection frequency of every candidate feature.
 - :func:`compare_feature_sets` — core three + entropy vs all vs accuracy alone (LOCO each).
 - :func:`concentration` — LOCO ρ as the validation pass shrinks (fewer prompts, smaller k).
-- :func:`gain_dataset` — config features + targets from a SampleTable / CountTable.
+- :func:`gain_dataset` — config features + targets (disjoint samples) from a SampleTable / CountTable.
+- :func:`paired_difference` — predictor minus baseline ρ and MAE, one paired bootstrap over configs.
 
 Feature sources: sample tables support every feature their columns carry (answer-based ones need
 ``answer``; length ones ``output_tokens``; reward ones ``reward``; logprob/token entropy need those
@@ -44,6 +48,9 @@ TARGETS = ("bon", "maj", "pass")
 #: the per-prompt success model's own prediction of the gain from the validation samples (DESIGN §6):
 #: mean over prompts of E[target@n] − E[pass@1] under each prompt's Beta posterior (ttsplan.fitting.success).
 MODEL_FEATURE = "model_gain"
+#: the baseline a prediction must beat: target@k − pass@1 observed on the k feature samples themselves
+#: (a column of :func:`gain_dataset`, not a candidate feature).
+OBSERVED_FEATURE = "observed_gain"
 
 
 class GainDataWarning(UserWarning):
@@ -256,6 +263,16 @@ def _rank_scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
     return rho, tau, float(np.mean(np.abs(y - p)))
 
 
+def _boot_rho(yb: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """Spearman ρ per row of (replicates × configs) arrays (0 where a row is constant)."""
+    ry = sstats.rankdata(yb, axis=1)
+    rp = sstats.rankdata(pb, axis=1)
+    ry -= ry.mean(axis=1, keepdims=True)
+    rp -= rp.mean(axis=1, keepdims=True)
+    den = np.sqrt((ry * ry).sum(axis=1) * (rp * rp).sum(axis=1))
+    return np.where(den > 0, (ry * rp).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+
+
 def _bootstrap_scores(y: np.ndarray, p: np.ndarray, n_boot: int, seed: int,
                       confidence: float) -> dict[str, tuple[float, float]]:
     """Percentile intervals of ρ, τ and MAE over configurations resampled with replacement
@@ -265,12 +282,7 @@ def _bootstrap_scores(y: np.ndarray, p: np.ndarray, n_boot: int, seed: int,
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, y.size, (n_boot, y.size))
     yb, pb = y[idx], p[idx]
-    ry = sstats.rankdata(yb, axis=1)
-    rp = sstats.rankdata(pb, axis=1)
-    ry -= ry.mean(axis=1, keepdims=True)
-    rp -= rp.mean(axis=1, keepdims=True)
-    den = np.sqrt((ry * ry).sum(axis=1) * (rp * rp).sum(axis=1))
-    rho = np.where(den > 0, (ry * rp).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+    rho = _boot_rho(yb, pb)
     tau = np.array([sstats.kendalltau(a, b).statistic if np.ptp(a) and np.ptp(b) else 0.0 for a, b in zip(yb, pb)])
     mae = np.abs(yb - pb).mean(axis=1)
     a = (1 - confidence) / 2
@@ -418,43 +430,108 @@ def compare_feature_sets(X: pl.DataFrame, y: Sequence[float], configs: Sequence[
 
 
 # ------------------------------------------------------------------------------------ data
-def _first_k(table: pl.DataFrame, k: int, seed: int, random_subset: bool = False) -> pl.DataFrame:
-    """The first k samples per prompt (a seeded random k-subset when ``random_subset``; counts are
-    always subsampled hypergeometrically)."""
-    if random_subset and "correct_samples" not in table.columns:
-        from ttsplan.fitting.scaling import subsample_samples
 
-        return subsample_samples(table, k, seed)
+
+def _recorded(table: pl.DataFrame) -> pl.DataFrame:
+    """``config, kmin``: the fewest samples any prompt of each configuration has."""
     if "correct_samples" in table.columns:
-        from ttsplan.fitting.scaling import subsample_counts
+        sizes = table.select("config", pl.col("samples").alias("k"))
+    else:
+        sizes = table.group_by(["config", "prompt_id"]).len().rename({"len": "k"})
+    return sizes.group_by("config").agg(pl.col("k").min().cast(pl.Int64).alias("kmin")).sort("config")
 
-        small = table.filter(pl.col("samples") >= k)
-        _, c = subsample_counts(small["samples"].to_numpy(), small["correct_samples"].to_numpy(), k, seed)
-        return small.with_columns(pl.lit(k, dtype=pl.Int64).alias("samples"), pl.Series("correct_samples", c))
-    return table.filter(pl.col("sample_idx") < k)
+
+def default_k_features(table: pl.DataFrame, n: int) -> int:
+    """The default feature budget for a gain at ``n``: half of what is recorded, so that features and target
+    use disjoint samples. With R the fewest samples per prompt among the configurations that record more
+    than ``n``, it is ``min(R // 2, R − n)``.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"config": ["a"] * 3 + ["b"] * 3, "prompt_id": list("xyzxyz"),
+    ...                   "samples": [40, 40, 41, 100, 100, 100], "correct_samples": [1, 2, 3, 4, 5, 6]})
+    >>> default_k_features(t, 10), default_k_features(t, 30)
+    (20, 10)
+    """
+    rec = _recorded(table)
+    ok = rec.filter(pl.col("kmin") > int(n))
+    if ok.height == 0:
+        most = int(rec["kmin"].max()) if rec.height else 0
+        raise TtsplanError(f"n must be below the samples recorded per prompt, so that the gain is measured on samples "
+                           f"the features did not use, got n={n} with at most {most} recorded. Lower --n to at most "
+                           f"{max(most - 1, 1)} (e.g. --n {max(most // 2, 2)}).")
+    r = int(ok["kmin"].min())
+    return max(1, min(r // 2, r - int(n)))
+
+
+def split_samples(table: pl.DataFrame, k: int, seed: int = 0, random_subset: bool = False
+                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Disjoint (feature, target) samples per prompt: the first ``k`` samples (by ``sample_idx``; a seeded
+    random k-subset when ``random_subset``) and all the others, renumbered from 0. Count tables are split
+    hypergeometrically: ``k`` of each prompt's samples are drawn without replacement for the features,
+    the remaining ``samples − k`` (and their correct ones) form the target. Every prompt needs more than
+    ``k`` samples (the caller filters).
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"config": "c", "prompt_id": "q", "sample_idx": [0, 1, 2, 3, 4],
+    ...                   "correct": [True, False, False, True, True]})
+    >>> f, g = split_samples(t, 2)
+    >>> f["correct"].to_list(), g["correct"].to_list(), g["sample_idx"].to_list()
+    ([True, False], [False, True, True], [0, 1, 2])
+    """
+    if "correct_samples" in table.columns:
+        n = table["samples"].to_numpy().astype(np.int64)
+        c = table["correct_samples"].to_numpy().astype(np.int64)
+        cf = np.random.default_rng(seed).hypergeometric(c, n - c, k)
+        feat = table.with_columns(pl.lit(k, dtype=pl.Int64).alias("samples"), pl.Series("correct_samples", cf))
+        tgt = table.with_columns(pl.Series("samples", n - k), pl.Series("correct_samples", c - cf))
+        return feat, tgt
+    if random_subset:
+        key = pl.Series("_u", np.random.default_rng(seed).random(table.height))
+    else:
+        key = table["sample_idx"].alias("_u")
+    t = table.with_columns(key).with_columns(
+        (pl.col("_u").rank("ordinal").over(["config", "prompt_id"]) - 1).cast(pl.Int64).alias("_r"))
+    feat = (t.filter(pl.col("_r") < k).with_columns(pl.col("_r").cast(table["sample_idx"].dtype).alias("sample_idx"))
+            .drop("_u", "_r").sort(["config", "prompt_id", "sample_idx"]))
+    tgt = (t.filter(pl.col("_r") >= k).with_columns((pl.col("_r") - k).cast(table["sample_idx"].dtype).alias("sample_idx"))
+           .drop("_u", "_r").sort(["config", "prompt_id", "sample_idx"]))
+    return feat, tgt
+
+
+def _gain_at(table: pl.DataFrame, target: str, n: int, name: str) -> pl.DataFrame:
+    """``config, <name>_value, <name>_pass1, <name>`` (= target@n − pass@1): unbiased per-prompt estimates
+    on ``table``'s samples, averaged over prompts."""
+    from ttsplan.features.estimators import prompt_curves
+
+    curves = prompt_curves(table, target, sorted({1, int(n)}))
+    p1 = prompt_curves(table, "pass", [1]) if target != "pass" else curves.filter(pl.col("k") == 1)
+    return (curves.filter(pl.col("k") == int(n)).group_by("config").agg(pl.col("value").mean().alias(f"{name}_value"))
+            .join(p1.group_by("config").agg(pl.col("value").mean().alias(f"{name}_pass1")), on="config")
+            .with_columns((pl.col(f"{name}_value") - pl.col(f"{name}_pass1")).alias(name)).sort("config"))
 
 
 def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str | None = None,
-                 n_prompts: int | None = None, seed: int = 0, random_subset: bool = False,
-                 targets: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Config features and gain targets: ``config, model, dataset, n_prompts, k, <FEATURES>, pass1,
-    value_at_n, gain`` (gain = target@n − pass@1, both from all samples).
+                 n_prompts: int | None = None, seed: int = 0, random_subset: bool = False) -> pl.DataFrame:
+    """Config features from some samples, gain targets from the others: ``config, model, dataset, n_prompts,
+    k, <FEATURES>, model_gain, observed_gain, pass1, value_at_n, gain, k_features, target_samples``.
 
-    Features come from the first ``k_features`` samples per prompt (None → n, so every configuration's
-    features come from the same validation budget — first-correct position is censored at k + 1 and
-    would otherwise track each source's k; ``"all"`` → every sample; counts are subsampled
-    hypergeometrically; ``random_subset`` takes a seeded random k-subset instead of the first k),
-    optionally from ``n_prompts`` random prompts per config. ``targets`` (columns ``config, value_at_n,
-    pass1, gain`` from an earlier call) skips recomputing the targets. Configurations with fewer than ``n`` samples for some prompt are skipped with a warning naming them.
+    Every prompt's samples are split in two disjoint parts (:func:`split_samples`): the first
+    ``k_features`` samples (a seeded random subset with ``random_subset``; counts are split
+    hypergeometrically) give the features, and ``gain = target@n − pass@1`` is the unbiased estimate on
+    the remaining samples only. So a configuration needs ``k_features + n`` samples per prompt; those with
+    fewer are skipped with a warning naming them, and if none is left it is an error. ``k_features``
+    None → :func:`default_k_features` (half of what is recorded). Features may further be restricted to
+    ``n_prompts`` random prompts per config. ``observed_gain`` is the baseline the predictor must beat:
+    target@k_features − pass@1 observed on the same feature samples (0 for k_features = 1).
     A configuration is a (config, dataset) pair: shared names are split into ``"config [dataset]"``.
     """
-    from ttsplan.features.estimators import prompt_curves
     from ttsplan.features.stats import config_features
 
     if target not in TARGETS:
         raise TtsplanError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.{did_you_mean(target, TARGETS)}")
     if int(n) < 2:
         raise TtsplanError(f"n must be >= 2 (the gain at n = 1 is 0 by definition), got {n}.")
+    n = int(n)
     from ttsplan.fitting.success import split_configs_by_dataset
 
     table = split_configs_by_dataset(table)
@@ -469,46 +546,43 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
             raise TtsplanError(f"target {target!r} needs column {need!r} with values, got none. "
                                f"Use --target pass{' or maj' if target == 'bon' else ''}.")
         table = table.filter(pl.col("correct").is_not_null())
-        sizes = table.group_by(["config", "prompt_id"]).len().rename({"len": "k"})
-    else:
-        sizes = table.select("config", "prompt_id", pl.col("samples").alias("k"))
-    per_cfg = sizes.group_by("config").agg(pl.col("k").min().alias("kmin")).sort("config")
-    short = per_cfg.filter(pl.col("kmin") < n)
+    if k_features is None:
+        k_features = default_k_features(table, n)
+    try:
+        k_features = int(k_features)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TtsplanError(f"k_features must be a positive integer (the feature samples per prompt; the gain is "
+                           f"measured on the others), got {k_features!r}. Omit it for half of what is recorded.") from None
+    if k_features < 1:
+        raise TtsplanError(f"k_features must be >= 1, got {k_features}.")
+    need_k = k_features + n
+    per_cfg = _recorded(table)
+    short = per_cfg.filter(pl.col("kmin") < need_k)
+    if short.height == per_cfg.height:
+        most = int(per_cfg["kmin"].max()) if per_cfg.height else 0
+        raise TtsplanError(f"k_features + n must be <= the samples recorded per prompt (features and target use "
+                           f"disjoint samples), got {k_features} + {n} = {need_k} with at most {most} recorded. "
+                           f"Lower --n or --k-features so that they sum to at most {most}.")
     if short.height:
         names = ", ".join(f"{r['config']} (min {r['kmin']} samples)" for r in short.iter_rows(named=True))
-        warnings.warn(f"skipped {short.height} configuration(s) with fewer than n={n} samples per prompt: {names}.",
-                      GainDataWarning, stacklevel=2)
+        warnings.warn(f"skipped {short.height} configuration(s) with fewer than k_features + n = {k_features} + {n} = "
+                      f"{need_k} samples per prompt: {names}.", GainDataWarning, stacklevel=2)
         table = table.filter(~pl.col("config").is_in(short["config"].to_list()))
-    if table.height == 0:
-        raise TtsplanError(f"no configuration has at least n={n} samples for every prompt. Lower --n.")
-    if targets is None:
-        curves = prompt_curves(table, target, [1, int(n)])
-        p1 = prompt_curves(table, "pass", [1]) if target != "pass" else curves.filter(pl.col("k") == 1)
-        tgt = (curves.filter(pl.col("k") == int(n)).group_by("config")
-               .agg(pl.col("value").mean().alias("value_at_n"))
-               .join(p1.group_by("config").agg(pl.col("value").mean().alias("pass1")), on="config")
-               .with_columns((pl.col("value_at_n") - pl.col("pass1")).alias("gain")))
-    else:
-        tgt = targets.select("config", "value_at_n", "pass1", "gain")
-    feat_table = table
+    feat_table, tgt_table = split_samples(table, k_features, seed, random_subset)
+    tgt = _gain_at(tgt_table, target, n, "gain").rename({"gain_value": "value_at_n", "gain_pass1": "pass1"})
     if n_prompts is not None:
         rng = np.random.default_rng(seed)
-        keys = table.select("config", "prompt_id").unique().sort(["config", "prompt_id"])
+        keys = feat_table.select("config", "prompt_id").unique().sort(["config", "prompt_id"])
         keys = keys.with_columns(pl.Series("_u", rng.random(keys.height)))
         keys = keys.filter(pl.col("_u").rank("ordinal").over("config") <= n_prompts).drop("_u")
         feat_table = feat_table.join(keys, on=["config", "prompt_id"], how="semi")
-    if k_features is None:
-        k_features = int(n)
-    if k_features != "all":
-        try:
-            k_features = int(k_features)
-        except (TypeError, ValueError):
-            raise TtsplanError(f"k_features must be a positive integer or 'all', got {k_features!r}.") from None
-        if k_features < 1:
-            raise TtsplanError(f"k_features must be >= 1, got {k_features}.")
-        feat_table = _first_k(feat_table, k_features, seed, random_subset)
-    feats = config_features(feat_table).join(model_gain(feat_table, target, int(n)), on="config", how="left")
-    out = feats.join(tgt, on="config", how="inner").sort("config")
+    observed = _gain_at(feat_table, target, k_features, OBSERVED_FEATURE).select("config", OBSERVED_FEATURE)
+    feats = (config_features(feat_table).join(model_gain(feat_table, target, n), on="config", how="left")
+             .join(observed, on="config", how="left"))
+    out = (feats.join(tgt, on="config", how="inner").sort("config")
+           .with_columns(pl.lit(k_features, dtype=pl.Int64).alias("k_features"),
+                         pl.lit(int(per_cfg.filter(pl.col("kmin") >= need_k)["kmin"].min()) - k_features,
+                                dtype=pl.Int64).alias("target_samples")))
     if out["gain"].null_count():
         raise TtsplanError(f"the {target}@{n} gain is unavailable for "
                            f"{', '.join(out.filter(pl.col('gain').is_null())['config'].to_list())}.")
@@ -517,37 +591,59 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
 
 def concentration(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
                   prompt_counts: Sequence[int | None] = (25, 50, 100, None), ks: Sequence[int | str] = (2, 4, 8, "all"),
-                  reps: int = 3, alpha: float = 1.0, seed: int = 0) -> pl.DataFrame:
+                  reps: int = 3, alpha: float = 1.0, seed: int = 0, pool: int | None = None) -> pl.DataFrame:
     """LOCO ρ as the validation pass shrinks: features from ``n_prompts`` prompts × ``k`` samples
-    (subsampled ``reps`` times; None / "all" = every prompt / sample), target always from all data.
+    (subsampled ``reps`` times; None = every prompt), drawn at random from the first ``pool`` samples of
+    each prompt (None → the largest number in ``ks``; "all" = the whole pool); the target is always the
+    gain on the samples after the pool, disjoint from every feature subset.
 
     Columns ``n_prompts, k, loco_spearman_mean, loco_spearman_sd, reps``.
     """
-    rows = []
+    if pool is None:
+        pool = max([int(k) for k in ks if k != "all"], default=0)
+    if pool < 1 or any(k != "all" and int(k) > pool for k in ks):
+        raise TtsplanError(f"pool must be >= 1 and >= every k, got pool {pool} and ks {list(ks)}.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GainDataWarning)
-        full = gain_dataset(table, target, n, k_features="all")
+        full = gain_dataset(table, target, n, k_features=pool)
+    keep = full["config"].to_list()
+    from ttsplan.fitting.success import split_configs_by_dataset
+
+    base = split_configs_by_dataset(table)
+    if "correct" in base.columns:
+        base = base.filter(pl.col("correct").is_not_null())
+    feat_pool, _ = split_samples(base.filter(pl.col("config").is_in(keep)), pool, seed)
+    rows = []
     for npr in prompt_counts:
         for k in ks:
+            kk = pool if k == "all" else int(k)
             vals = []
-            for r in range(reps if (npr is not None or k != "all") else 1):
+            for r in range(reps if (npr is not None or kk < pool) else 1):
+                sub, _ = split_samples(feat_pool, kk, seed + r, random_subset=kk < pool)
+                if npr is not None:
+                    rng = np.random.default_rng(seed + r)
+                    keys = sub.select("config", "prompt_id").unique().sort(["config", "prompt_id"])
+                    keys = keys.with_columns(pl.Series("_u", rng.random(keys.height)))
+                    keys = keys.filter(pl.col("_u").rank("ordinal").over("config") <= npr).drop("_u")
+                    sub = sub.join(keys, on=["config", "prompt_id"], how="semi")
+                from ttsplan.features.stats import config_features
+
+                data = (config_features(sub).join(model_gain(sub, target, n), on="config", how="left")
+                        .join(full.select("config", "gain"), on="config", how="inner").sort("config"))
+                wanted = core_set(data) if features == "core" else resolve_features(features)
+                cols = [c for c in wanted if data[c].null_count() == 0]
+                if not cols or data.height < 4:
+                    continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", GainDataWarning)
-                    data = gain_dataset(table, target, n, k_features=k, n_prompts=npr, seed=seed + r,
-                                        random_subset=True, targets=full)
-                    wanted = core_set(data) if features == "core" else resolve_features(features)
-                    cols = [c for c in wanted if data[c].null_count() == 0]
-                    if not cols or data.height < 4:
-                        continue
                     res = cross_validate(data, data["gain"].to_numpy(), data["config"].to_list(), alpha=alpha,
                                          features=cols, n_boot=0)
                 vals.append(res.spearman)
             if vals:
-                rows.append({"n_prompts": npr, "k": None if k == "all" else k, "loco_spearman_mean": float(np.mean(vals)),
+                rows.append({"n_prompts": npr, "k": kk, "loco_spearman_mean": float(np.mean(vals)),
                              "loco_spearman_sd": float(np.std(vals)), "reps": len(vals)})
     return pl.DataFrame(rows, schema={"n_prompts": pl.Int64, "k": pl.Int64, "loco_spearman_mean": pl.Float64,
                                       "loco_spearman_sd": pl.Float64, "reps": pl.Int64})
-
 
 # ------------------------------------------------------------------------------------ report
 def _usable(data: pl.DataFrame, spec: str | Sequence[str]) -> list[str]:
@@ -570,21 +666,88 @@ def _usable(data: pl.DataFrame, spec: str | Sequence[str]) -> list[str]:
     return names
 
 
+def paired_difference(y: Sequence[float], pred_a: Sequence[float], pred_b: Sequence[float], n_boot: int = 1000,
+                      seed: int = 0, confidence: float = 0.95) -> dict[str, object]:
+    """Spearman ρ and MAE of predictions ``a`` minus those of ``b`` against the same ``y``, with percentile
+    intervals from one bootstrap over configurations shared by both (paired).
+
+    >>> d = paired_difference([1, 2, 3, 4], [1, 2, 3, 4], [4, 3, 2, 1], n_boot=0)
+    >>> d["spearman_difference"], d["mae_difference"]
+    (2.0, -2.0)
+    """
+    yy, pa, pb = (np.asarray(v, dtype=float) for v in (y, pred_a, pred_b))
+    ra, _, ma = _rank_scores(yy, pa)
+    rb, _, mb = _rank_scores(yy, pb)
+    out: dict[str, object] = {"spearman_difference": ra - rb, "spearman_difference_ci": [None, None],
+                              "mae_difference": ma - mb, "mae_difference_ci": [None, None]}
+    if n_boot > 0:
+        idx = np.random.default_rng(seed).integers(0, yy.size, (n_boot, yy.size))
+        d_rho = _boot_rho(yy[idx], pa[idx]) - _boot_rho(yy[idx], pb[idx])
+        d_mae = np.abs(yy[idx] - pa[idx]).mean(axis=1) - np.abs(yy[idx] - pb[idx]).mean(axis=1)
+        a = (1 - confidence) / 2
+        out["spearman_difference_ci"] = [float(v) for v in np.quantile(d_rho, [a, 1 - a])]
+        out["mae_difference_ci"] = [float(v) for v in np.quantile(d_mae, [a, 1 - a])]
+    return out
+
+
+def _baselines(data: pl.DataFrame, y: np.ndarray, configs: list[str], loco: ValidationResult, target: str, k: int,
+               alpha: float, n_boot: int, seed: int, confidence: float) -> dict:
+    """The observed-gain baseline, scored two ways against the same held-out target: ranked as is (no
+    parameter, so nothing to leave out; ρ and τ only, its values are on the scale of k, not n) and mapped
+    to the target by the predictor's own leave-one-config-out ridge on that one feature (ρ, τ, MAE). Each
+    carries the paired bootstrap difference predictor − baseline; the verdict is against the baseline
+    with the higher ρ."""
+    observed = data[OBSERVED_FEATURE].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        mapped = cross_validate(data, y, configs, alpha=alpha, features=[OBSERVED_FEATURE], n_boot=n_boot, seed=seed,
+                                confidence=confidence)
+    raw_rho, raw_tau, _ = _rank_scores(y, observed)
+    raw_ci = _bootstrap_scores(y, observed, n_boot, seed, confidence)
+    pred = loco.predictions["predicted"].to_numpy()
+    what = f"observed {target}@{k} − pass@1 of the same {k} feature samples"
+    rows = [
+        {"name": "observed_gain", "scoring": "ranked as is (nothing fitted)", "description": what,
+         "loco_spearman": raw_rho, "loco_spearman_ci": list(raw_ci.get("spearman", (None, None))),
+         "loco_kendall": raw_tau, "loco_kendall_ci": list(raw_ci.get("kendall", (None, None))),
+         "loco_mae": None, "loco_mae_ci": [None, None],
+         "vs_predictor": paired_difference(y, pred, observed, n_boot=n_boot, seed=seed, confidence=confidence)},
+        {"name": "observed_gain_loco", "scoring": "leave-one-config-out ridge on that one feature",
+         "description": what, "loco_spearman": mapped.spearman,
+         "loco_spearman_ci": list(mapped.intervals.get("spearman", (None, None))),
+         "loco_kendall": mapped.kendall, "loco_kendall_ci": list(mapped.intervals.get("kendall", (None, None))),
+         "loco_mae": mapped.mae, "loco_mae_ci": list(mapped.intervals.get("mae", (None, None))),
+         "vs_predictor": paired_difference(y, pred, mapped.predictions["predicted"].to_numpy(), n_boot=n_boot,
+                                           seed=seed, confidence=confidence),
+         "predictions": mapped.predictions.select("config", "actual", "predicted").to_dicts()},
+    ]
+    rows[0]["vs_predictor"]["mae_difference"] = None  # observed gain at k is not on the scale of the target at n
+    rows[0]["vs_predictor"]["mae_difference_ci"] = [None, None]
+    best = max(rows, key=lambda r: r["loco_spearman"])
+    d = float(best["vs_predictor"]["spearman_difference"])
+    verdict = "predictor" if d > 1e-12 else ("baseline" if d < -1e-12 else "tie")
+    return {"baselines": rows, "best_baseline": best["name"], "predictor_minus_best_baseline_spearman": d,
+            "predictor_minus_best_baseline_spearman_ci": best["vs_predictor"]["spearman_difference_ci"],
+            "better_by_loco_spearman": verdict}
+
+
 def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
                k_features: int | str | None = None, alpha: float = 1.0, n_boot: int = 1000, n_boot_stability: int = 200,
                seed: int = 0, confidence: float = 0.95) -> dict:
-    """Everything ``ttsplan fit`` reports: dataset → ridge fit → LOCO (and leave-one-model-out when
-    there are ≥ 3 models) → stability → feature-set comparison. Returns a JSON-ready dict."""
+    """Everything ``ttsplan fit`` reports: dataset (features and target on disjoint samples) → ridge fit →
+    LOCO (and leave-one-model-out when there are ≥ 3 models) → the observed-gain baseline scored the same
+    way, with the paired difference → stability → feature-set comparison. Returns a JSON-ready dict."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GainDataWarning)
         data = gain_dataset(table, target, n, k_features=k_features, seed=seed)
     skipped = [str(w.message) for w in caught if issubclass(w.category, GainDataWarning)]
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    kf = int(data["k_features"][0]) if data.height else int(k_features or 0)
     if data.height < 3:
-        raise TtsplanError(f"a gain model needs at least 3 configurations with >= {n} samples per prompt, got "
-                           f"{data.height} ({', '.join(data['config'].to_list()) or 'none'}). Add configurations "
-                           "or lower --n.")
+        raise TtsplanError(f"a gain model needs at least 3 configurations with >= k_features + n = {kf} + {n} samples "
+                           f"per prompt, got {data.height} ({', '.join(data['config'].to_list()) or 'none'}). Add "
+                           "configurations or lower --n / --k-features.")
     y = data["gain"].to_numpy()
     if np.ptp(y) < 1e-12:
         raise TtsplanError(f"the {target}@{n} gain must vary across configurations to be ranked, got the same value "
@@ -594,9 +757,13 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
     configs = data["config"].to_list()
     loco = cross_validate(data, y, configs, alpha=alpha, features=cols, n_boot=n_boot, seed=seed,
                           confidence=confidence)
+    target_samples = int(data["target_samples"].min())
+    which = (f"a hypergeometric draw (seed {seed}) of" if "correct_samples" in table.columns else "the first")
     report: dict = {
         "target": target, "n": int(n),
-        "k_features": int(n) if k_features is None else (k_features if k_features == "all" else int(k_features)),
+        "k_features": kf, "target_samples": target_samples,
+        "split": (f"features from {which} {kf} samples per prompt; the target {target}@{n} − pass@1 estimated "
+                  f"(unbiased) on the other samples (at least {target_samples} per prompt), disjoint from the features"),
         "n_configs": data.height,
         "features": cols, "alpha": alpha,
         "loco_spearman": loco.spearman, "loco_spearman_ci": list(loco.intervals.get("spearman", (None, None))),
@@ -609,6 +776,7 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
         "standardization": {"mean": {c: float(v) for c, v in zip(cols, model.mean_)},
                             "scale": {c: float(v) for c, v in zip(cols, model.scale_)}},
     }
+    report.update(_baselines(data, y, configs, loco, target, kf, alpha, n_boot, seed, confidence))
     models = data["model"].to_list()
     if len({m for m in models if m is not None}) >= 3 and None not in models:
         try:
@@ -642,6 +810,7 @@ __all__ = [
     "CORE_PLUS_ENTROPY",
     "COUNT_FEATURES",
     "MODEL_FEATURE",
+    "OBSERVED_FEATURE",
     "TARGETS",
     "GainDataWarning",
     "GainPredictor",
@@ -650,9 +819,12 @@ __all__ = [
     "concentration",
     "core_set",
     "cross_validate",
+    "default_k_features",
     "fit_report",
     "gain_dataset",
     "model_gain",
+    "paired_difference",
     "resolve_features",
+    "split_samples",
     "stability",
 ]

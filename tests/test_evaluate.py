@@ -40,6 +40,32 @@ def test_parse_budgets() -> None:
         parse_budgets("four")
 
 
+def _pool_curve(t: pl.DataFrame, seed: int, pilot: int) -> np.ndarray:
+    """Uniform majority accuracy at N = 1..pool on the test prompts' samples after the pilot."""
+    _, test = split_prompts(t["prompt_id"].unique().to_list(), 0.5, seed)
+    pool = (t.filter(pl.col("prompt_id").is_in(test) & (pl.col("sample_idx") >= pilot))
+            .with_columns(pl.col("sample_idx") - pilot))
+    ks = list(range(1, int(pool.group_by("prompt_id").len()["len"].min()) + 1))
+    return prompt_curves(pool, "maj", ks).group_by("k").agg(pl.col("value").mean()).sort("k")["value"].to_numpy()
+
+
+def _samples_to_match(curve: np.ndarray, accuracy: float) -> tuple[float, bool]:
+    """Brute-force search, on a 1e-4 grid of N in [0, pool], for the first N where the piecewise-linear
+    uniform curve through (0, 0), (1, maj@1), … reaches ``accuracy``; (pool, True) if it never does."""
+    ns = np.arange(0, curve.size + 1, dtype=float)
+    x = np.linspace(0.0, curve.size, curve.size * 10_000 + 1)
+    ok = np.flatnonzero(np.interp(x, ns, np.r_[0.0, curve]) >= accuracy - 1e-12)
+    return (float(curve.size), True) if ok.size == 0 else (float(x[ok[0]]), False)
+
+
+def _check_savings(r: dict, curve: np.ndarray) -> None:
+    """savings = the samples per prompt uniform majority needs for the plan's realized accuracy / the plan's."""
+    need, capped = _samples_to_match(curve, r["accuracy"])
+    assert r["majority_capped"] is capped
+    assert r["majority_cost_to_match"] == pytest.approx(need, abs=2e-4)
+    assert r["savings_vs_uniform_majority"] == pytest.approx(need / r["cost"], abs=2e-4 / r["cost"])
+
+
 def test_evaluate_synthetic() -> None:
     t = synthetic(prompts=40, k=24, configs=("a", "b"))
     rows = evaluate(t, budgets=[6, 10, 50], pilot=4, seed=1)
@@ -47,7 +73,10 @@ def test_evaluate_synthetic() -> None:
     for r in rows:
         assert KEYS <= set(r)
         assert r["savings_vs_uniform_bon"] is None  # no reward column
-        assert r["savings_vs_uniform_majority"] > 0
+        curve = _pool_curve(t.filter(pl.col("config") == r["config"]), seed=1, pilot=4)
+        for b in r["budgets"]:
+            if "skipped" not in b:
+                _check_savings(b, curve)
         assert 0 < r["oracle_fraction"] <= 1 + 1e-9
         assert r["cost"] <= 6 + 1e-9 and r["budget"] == 6
         assert r["budgets"][2]["skipped"].startswith("budget above the held-out pool")
@@ -89,7 +118,8 @@ def test_real_data(shared_data) -> None:
     r = rows[0]
     assert r["test_prompts"] == 50 and r["pool"] == 96
     assert 0 < r["accuracy"] < 0.3 and 0 < r["oracle_fraction"] <= 1 + 1e-9
-    assert r["savings_vs_uniform_bon"] is None and r["savings_vs_uniform_majority"] > 0
+    assert r["savings_vs_uniform_bon"] is None
+    _check_savings(r, _pool_curve(t.filter(pl.col("config") == "gpt-4/T0.7/game24-standard"), seed=0, pilot=4))
 
 
 def test_unscorable_config_is_skipped_not_fatal() -> None:

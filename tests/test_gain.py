@@ -1,6 +1,7 @@
 """GainPredictor: coefficient recovery, sklearn conventions, LOCO/LOMO scores, stability, real data."""
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -11,16 +12,17 @@ from sklearn.exceptions import NotFittedError
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.fitting.gain import (
-    CORE_FEATURES,
     GainDataWarning,
     GainPredictor,
     compare_feature_sets,
     concentration,
-    core_set,
     cross_validate,
+    default_k_features,
     fit_report,
     gain_dataset,
+    paired_difference,
     resolve_features,
+    split_samples,
     stability,
 )
 
@@ -44,8 +46,10 @@ def test_recovers_known_coefficients():
     X, y, raw = _synthetic()
     model = GainPredictor(alpha=1e-6, features=NAMES).fit(X, y)
     assert model.raw_coef_ == pytest.approx(raw, abs=2e-3)
-    assert model.intercept_ == pytest.approx(0.05 + model.mean_ @ raw - model.mean_ @ model.raw_coef_ + (
-        model.intercept_ - 0.05 - model.mean_ @ raw + model.mean_ @ model.raw_coef_), abs=1e-9)
+    # the known intercept 0.05 in raw units (prediction at x = 0); in standardized units the intercept is the
+    # prediction at the feature means, which for least squares is the mean gain
+    assert model.intercept_ - model.mean_ @ model.raw_coef_ == pytest.approx(0.05, abs=1e-3)
+    assert model.intercept_ == pytest.approx(float(y.mean()), abs=1e-9)
     assert list(model.feature_names_in_) == NAMES and model.n_features_in_ == 4
     pred = model.predict(X)
     assert np.abs(pred - y).max() < 0.01
@@ -118,56 +122,161 @@ def _sample_table(seed: int = 0) -> pl.DataFrame:
         "config", "model", "dataset", "prompt_id", "sample_idx", "answer", "correct", "output_tokens"]))
 
 
-def test_gain_dataset_and_report_on_samples():
+def _maj_brute(answers: list[str], n: int) -> float:
+    """maj@n by enumerating every n-subset: plurality vote, uniform tie-breaking ("A" is correct)."""
+    vals = []
+    for sub in itertools.combinations(answers, n):
+        votes = {a: sub.count(a) for a in set(sub)}
+        top = [a for a, v in votes.items() if v == max(votes.values())]
+        vals.append(("A" in top) / len(top))
+    return float(np.mean(vals))
+
+
+def test_features_and_target_use_disjoint_samples():
+    """Target = maj@3 − pass@1 on samples 4..7 only, enumerated by brute force; features and the
+    observed-gain baseline from samples 0..3 only."""
     table = _sample_table()
-    data = gain_dataset(table, "maj", 8)
-    assert data.height == 6 and data["gain"].is_finite().all()
-    assert set(CORE_FEATURES) <= set(data.columns)
-    assert core_set(data)[-1] == "answer_entropy"  # no token entropies in this table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        data = gain_dataset(table, "maj", 3, k_features=4)
+    assert data.height == 6 and data["k_features"].to_list() == [4] * 6 and data["target_samples"][0] == 4
+    for cfg in ("cfg0", "cfg3"):
+        rows = table.filter(pl.col("config") == cfg).sort(["prompt_id", "sample_idx"])
+        gain, observed, acc = [], [], []
+        for (_,), g in rows.group_by(["prompt_id"]):
+            ans = g["answer"].to_list()
+            feat, held = ans[:4], ans[4:]
+            gain.append(_maj_brute(held, 3) - np.mean([a == "A" for a in held]))
+            observed.append(_maj_brute(feat, 4) - np.mean([a == "A" for a in feat]))
+            acc.append(np.mean([a == "A" for a in feat]))
+        got = data.filter(pl.col("config") == cfg).row(0, named=True)
+        assert got["gain"] == pytest.approx(np.mean(gain), abs=1e-12)
+        assert got["observed_gain"] == pytest.approx(np.mean(observed), abs=1e-12)
+        assert got["accuracy"] == pytest.approx(np.mean(acc), abs=1e-12)
+
+
+def test_default_split_and_overlap_refused():
+    table = _sample_table()  # 8 samples per prompt
+    assert default_k_features(table, 4) == 4 and default_k_features(table, 2) == 4 and default_k_features(table, 6) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        assert gain_dataset(table, "maj", 6)["k_features"][0] == 2
+    with pytest.raises(TtsplanError, match="got n=8 with at most 8 recorded. Lower --n"):
+        gain_dataset(table, "maj", 8)
+    with pytest.raises(TtsplanError, match="got 5 \\+ 4 = 9 with at most 8 recorded"):
+        gain_dataset(table, "maj", 4, k_features=5)
+    short = table.filter(~((pl.col("config") == "cfg5") & (pl.col("sample_idx") >= 6)))
+    with pytest.warns(GainDataWarning, match="4 \\+ 4 = 8 samples per prompt: cfg5 \\(min 6 samples\\)"):
+        assert gain_dataset(short, "maj", 4, k_features=4).height == 5
+
+
+def test_count_split_is_a_hypergeometric_partition():
+    """Feature + target counts add up to the recorded ones, and the feature share recovers k/n."""
+    from ttsplan.features.schema import validate_count_table
+
+    rng = np.random.default_rng(5)
+    n = rng.integers(20, 60, 4000)
+    c = rng.binomial(n, 0.3)
+    t = validate_count_table(pl.DataFrame({"config": "c", "prompt_id": [f"q{i}" for i in range(n.size)],
+                                           "samples": n, "correct_samples": c}))
+    feat, tgt = split_samples(t, 8, seed=1)
+    n, c = t["samples"].to_numpy(), t["correct_samples"].to_numpy()
+    assert feat["prompt_id"].equals(t["prompt_id"]) and tgt["prompt_id"].equals(t["prompt_id"])
+    assert (feat["samples"] == 8).all() and (tgt["samples"].to_numpy() == n - 8).all()
+    assert (feat["correct_samples"].to_numpy() + tgt["correct_samples"].to_numpy() == c).all()
+    assert (tgt["correct_samples"] >= 0).all() and (tgt["correct_samples"] <= tgt["samples"]).all()
+    # E[c_f] = 8 c / n (hypergeometric): the mean ratio over 4,000 prompts is within 3 standard errors
+    ratio = feat["correct_samples"].to_numpy() - 8 * c / n
+    assert abs(ratio.mean()) < 3 * ratio.std() / np.sqrt(ratio.size)
+
+
+def test_report_on_samples_with_baseline():
+    table = _sample_table()
     with pytest.warns(GainDataWarning, match="left out: token_entropy"):
-        rep = fit_report(table, "maj", 8, n_boot=50, n_boot_stability=20)
-    for key in ("n_configs", "loco_spearman", "loco_spearman_ci", "loco_mae", "coefficients", "stability"):
+        rep = fit_report(table, "maj", 4, n_boot=50, n_boot_stability=20)
+    for key in ("n_configs", "loco_spearman", "loco_spearman_ci", "loco_mae", "coefficients", "stability",
+                "baselines", "better_by_loco_spearman"):
         assert key in rep
-    assert rep["n_configs"] == 6 and np.isfinite(rep["loco_spearman"])
-    short = table.filter(~((pl.col("config") == "cfg5") & (pl.col("sample_idx") >= 4)))
-    with pytest.warns(GainDataWarning, match="cfg5 \\(min 4 samples\\)"):
-        assert gain_dataset(short, "maj", 8).height == 5
+    assert rep["n_configs"] == 6 and (rep["k_features"], rep["target_samples"]) == (4, 4)
+    data = gain_dataset(table, "maj", 4)
+    y, observed = data["gain"].to_numpy(), data["observed_gain"].to_numpy()
+    as_is, mapped = rep["baselines"]
+    from scipy import stats as sstats
+
+    assert as_is["loco_spearman"] == pytest.approx(sstats.spearmanr(observed, y).statistic, abs=1e-12)
+    assert as_is["loco_kendall"] == pytest.approx(sstats.kendalltau(observed, y).statistic, abs=1e-12)
+    # the mapped baseline is the predictor's own LOCO on that one feature: its predictions are linear in it
+    pred = np.array([r["predicted"] for r in mapped["predictions"]])
+    assert mapped["loco_mae"] == pytest.approx(np.abs(pred - y).mean(), abs=1e-12)
+    best = max(rep["baselines"], key=lambda b: b["loco_spearman"])
+    assert rep["predictor_minus_best_baseline_spearman"] == pytest.approx(rep["loco_spearman"] - best["loco_spearman"])
+    d = rep["predictor_minus_best_baseline_spearman"]
+    assert rep["better_by_loco_spearman"] == ("predictor" if d > 1e-12 else "baseline" if d < -1e-12 else "tie")
+
+
+def test_paired_difference_hand_computed():
+    y = [0.1, 0.2, 0.3, 0.4]
+    d = paired_difference(y, [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], n_boot=0)
+    assert d["spearman_difference"] == pytest.approx(2.0) and d["mae_difference"] == pytest.approx(-0.2)
+    d = paired_difference(y, [0.1, 0.2, 0.4, 0.3], [0.1, 0.2, 0.3, 0.4], n_boot=200)
+    assert d["spearman_difference"] == pytest.approx(0.8 - 1.0)  # one swapped pair: ρ = 1 − 6·2/(4·15)
+    lo, hi = d["spearman_difference_ci"]
+    assert lo <= d["spearman_difference"] <= hi <= 0.0  # predictor a is never better than the exact b
 
 
 def test_degenerate_inputs():
     table = _sample_table()
     with pytest.raises(TtsplanError, match="at least 3 configurations"):
-        fit_report(table.filter(pl.col("config") == "cfg0"), "maj", 8, n_boot=10)
+        fit_report(table.filter(pl.col("config") == "cfg0"), "maj", 4, n_boot=10)
     same = table.with_columns(pl.lit("7").alias("answer"), pl.lit(False).alias("correct"))
     with pytest.raises(TtsplanError, match="must vary"):
-        fit_report(same, "maj", 8, n_boot=10)
+        fit_report(same, "maj", 4, n_boot=10)
     with pytest.raises(TtsplanError, match="n must be >= 2"):
         gain_dataset(table, "maj", 1)
     with pytest.raises(TtsplanError, match="needs column 'reward'"):
         gain_dataset(table, "bon", 4)
     with pytest.raises(TtsplanError, match="target must be one of"):
         gain_dataset(table, "mja", 4)
+    with pytest.raises(TtsplanError, match="k_features must be a positive integer"):
+        gain_dataset(table, "maj", 4, k_features="all")
 
 
 def test_concentration_runs_on_subsamples():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = concentration(_sample_table(), "maj", 8, features=["agreement_spread", "accuracy"],
-                            prompt_counts=(10, None), ks=(4, "all"), reps=2)
+        out = concentration(_sample_table(), "maj", 4, features=["agreement_spread", "accuracy"],
+                            prompt_counts=(10, None), ks=(2, "all"), reps=2, pool=4)
     assert out.height == 4 and out["loco_spearman_mean"].is_finite().all()
+    # "all" is the whole feature pool (here the first 4 samples; the target is on samples 5..8): one draw
+    assert out["k"].to_list() == [2, 4, 2, 4] and out["reps"].to_list() == [2, 2, 2, 1]
+
+
+#: docs/fitting.md, "Gain predictor vs the observed-gain baseline": LOCO ρ on the three self-consistency /
+#: Game-of-24 tables, maj@10 − pass@1 on samples 5..40 (100), features from samples 1..4.
+DOC_MAJ10_K4 = {"predictor": 0.738, "observed_gain": 0.952, "observed_gain_loco": 0.833}
 
 
 def test_real_sample_configs(shared_data):
+    from math import comb
+
     from ttsplan.features.io import read_table
 
     files = [shared_data / "samples" / f for f in ("sc40_addsub.parquet", "sc40_aqua.parquet", "game24_gpt4.parquet")]
     table, _ = read_table(files)
-    data = gain_dataset(table, "maj", 16)
-    # the self-consistency tables reuse config names across datasets: six (config, dataset) units + 2
-    assert data.height == 8 and data["config"].n_unique() == 8
+    # pass@10 − pass@1 on the samples after the first 4, by the closed form 1 − C(m−c, 10)/C(m, 10)
+    data = gain_dataset(table, "pass", 10, k_features=4)
+    assert data.height == 8 and data["config"].n_unique() == 8  # six (config, dataset) units + 2
+    from ttsplan.fitting.success import split_configs_by_dataset
+
+    held = (split_configs_by_dataset(table).filter(pl.col("sample_idx") >= 4)
+            .group_by("config", "prompt_id").agg(pl.len().alias("m"), pl.col("correct").sum().alias("c")))
+    for cfg, g in held.group_by("config"):
+        truth = np.mean([1 - comb(m - c, 10) / comb(m, 10) - c / m for m, c in zip(g["m"], g["c"])])
+        assert data.filter(pl.col("config") == cfg[0])["gain"][0] == pytest.approx(truth, abs=1e-12), cfg
     with pytest.warns(GainDataWarning, match="left out"):
-        rep = fit_report(table, "maj", 16, n_boot=200, n_boot_stability=50)
-    assert -1 <= rep["loco_spearman"] <= 1 and rep["loco_spearman_ci"][0] <= rep["loco_spearman_ci"][1]
+        rep = fit_report(table, "maj", 10, k_features=4, n_boot=200, n_boot_stability=50)
+    got = {"predictor": rep["loco_spearman"], **{b["name"]: b["loco_spearman"] for b in rep["baselines"]}}
+    assert got == pytest.approx(DOC_MAJ10_K4, abs=1e-3)
 
 
 def test_model_gain_recovers_the_beta_truth() -> None:
