@@ -30,7 +30,7 @@ RUNS: dict[str, list[str]] = {
     "features_sc40": ["features", SC40],
     "features_prompt_game24": ["features", GAME24, "--level", "prompt"],
     "replay_sc40": ["replay", SC40, "--rule", "horizon", "--orders", "5"],
-    "fit_sc40": ["fit", SC40, GAME24, str(SHARED / "samples" / "sc40_aqua.parquet"), "--target", "maj", "--n", "40", "--k-features", "8", "--n-boot", "20"],
+    "fit_sc40": ["fit", SC40, GAME24, str(SHARED / "samples" / "sc40_aqua.parquet"), "--target", "maj", "--n", "20", "--k-features", "8", "--n-boot", "20"],
     "extrapolate_pythia": ["extrapolate", PYTHIA, "--fit-k", "100", "--predict-k", "1000", "--n-boot", "0"],
     "estimate_qwen": ["estimate", "--model", "Qwen3-8B", "--n", "1,8", "--prompt-tokens", "200",
                       "--output-tokens", "1000"],

@@ -75,6 +75,9 @@ def plan_command(
     model: Annotated[str | None, typer.Option(help="Model to price seconds and dollars (catalog name or "
                                                    "config file).")] = None,
     gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
+    calibration: Annotated[str | None, typer.Option(help="calib.json from `ttsplan calibrate --out`, or 'none' "
+                                                         "(default: the shipped H100 calibration on H100, else "
+                                                         "the uncalibrated roofline).")] = None,
     folds: Annotated[int, typer.Option(help="Folds of prompts for cross-validation (>= 2).")] = 5,
     orders: Annotated[int, typer.Option(help="Random sample orders replayed per adaptive policy (>= 1).")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the folds, sample orders and bootstrap.")] = 0,
@@ -119,6 +122,9 @@ def plan_command(
             objective = Objective.parse(target, tolerance / 100.0, None, unit)
         except TtsplanError as exc:
             problems.append(str(exc))
+    if calibration is not None and calibration.lower() != "none" and not Path(calibration).is_file():
+        problems.append(f"--calibration must be a calib.json written by `ttsplan calibrate --out` or 'none', got "
+                        f"{calibration!r}, which does not exist.")
     if problems:
         raise TtsplanError(" ".join(problems))
     if not files:
@@ -131,15 +137,15 @@ def plan_command(
     model = model or _model_from_table(table)
     src = ", ".join(Path(f).name for f in files)
     if legacy:
-        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src)
+        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration)
         return
-    from ttsplan.planner.plan import resolve_cost_model
     from ttsplan.planner.policy_plan import make_policy_plan
+    from ttsplan.planner.pricing import pricing_or_none
 
     if b is not None:
         objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
-                            cost_model=resolve_cost_model(model, gpu),
+                            pricing=pricing_or_none(model, gpu, calibration),
                             progress=lambda msg: err_console.print(f"planning {msg}", highlight=False))
     if out is not None:
         write_atomic(out, plan.to_json(indent=1) + "\n")
@@ -158,11 +164,12 @@ def _n_prompts(table) -> int:
     return int(table.group_by("config").agg(pl.col("prompt_id").n_unique())["prompt_id"].max())
 
 
-def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src) -> None:
+def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src,
+                 calibration) -> None:
     from ttsplan.planner.plan import make_plan
 
     plan = make_plan(table, b, unit=unit, strategies=strategies, model=model, gpu=gpu, pilot=pilot,
-                     risk_averse=risk_averse)
+                     risk_averse=risk_averse, calibration=calibration)
     if out is not None:
         write_atomic(out, plan.to_json(indent=1) + "\n")
         err_console.print(f"wrote {out}")

@@ -306,11 +306,13 @@ def prompt_lengths(table: pl.DataFrame) -> pl.DataFrame:
         pl.col("output_tokens").fill_null(pl.col("output_tokens").mean().over("config")).fill_null(1.0))
 
 
-def resolve_cost_model(model: str | None, gpu: str | None) -> Any:
+def resolve_cost_model(model: str | None, gpu: str | None, calibration: Any = None) -> Any:
+    """The :class:`~ttsplan.fitting.cost.CostModel` of :class:`~ttsplan.planner.pricing.Pricing` (shipped H100
+    calibration by default on H100; ``calibration="none"`` for the plain roofline)."""
     if model is None:
         return None
-    from ttsplan.fitting.cost import CostModel
-    return CostModel(model, gpu or "H100")
+    from ttsplan.planner.pricing import Pricing
+    return Pricing(model, gpu or "H100", calibration).cost_model
 
 
 def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed: int = 0,
@@ -595,7 +597,8 @@ def default_budget(unit: str = "samples") -> Budget:
 def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | None = None,
               strategies: Sequence[str] | str | None = None, model: str | None = None, gpu: str | None = "H100",
               pilot: int | None = None, risk_averse: bool = False, grid: Sequence[int] = DEFAULT_GRID,
-              confidence: float = 0.9, batch_prompts: int = 64, calibrate: bool = True) -> Plan:
+              confidence: float = 0.9, batch_prompts: int = 64, calibrate: bool = True,
+              calibration: Any = None) -> Plan:
     """Plan every configuration of ``table`` under ``budget`` (see the module docstring).
 
     ``calibrate`` (default): shift the success model's per-config pass / maj / BoN curves onto the exact
@@ -610,7 +613,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     unit = normalize_unit(unit or (budget.unit if budget else "samples"))
     if budget is not None and budget.unit != unit:
         budget = Budget(budget.amount, unit, budget.per_prompt)
-    cost_model = resolve_cost_model(model, gpu)
+    cost_model = resolve_cost_model(model, gpu, calibration)
     from ttsplan.fitting.success import split_configs_by_dataset
 
     if table.height == 0:
@@ -651,6 +654,9 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     notes = list(prep.notes)
     if cost_model is None:
         notes.append("no --model given: seconds and dollars are not priced (pass --model, e.g. gemma-3-270m)")
+    else:
+        from ttsplan.planner.pricing import Pricing
+        notes.append(Pricing(model, gpu or "H100", calibration).note())
     return Plan(budget=budget, mode="pilot" if pilot else "per-prompt",
                 strategies=tuple(s.name for s in prep.strategies), grid=tuple(prep.grid),
                 configs=tuple(cfg_plans), allocations=tuple(allocs), recommended_config=best,

@@ -266,10 +266,14 @@ def _price(table: pl.DataFrame, config: str, samples: float, cost_model: Any) ->
 
 def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *, folds: int = DEFAULT_FOLDS,
                      orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
-                     cost_model: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
-    """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc)."""
+                     pricing: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
+    """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc).
+
+    ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt.
+    """
     from ttsplan.planner.plan import table_hash
 
+    cost_model = None if pricing is None else pricing.cost_model
     objective = objective or Objective.majority()
     problems = []
     if not (isinstance(folds, int) and folds >= 2):
@@ -309,10 +313,7 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
                                 cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
                                 cf.shortfall, _uniform_n(grid.majority, cf.accuracy.mean), cf.fold_choices,
                                 secs, usd))
-    notes = []
-    if cost_model is not None:
-        notes.append(f"seconds and dollars: uncalibrated roofline for {cost_model.model.name} on "
-                     f"{cost_model.gpu.name} (no serving calibration applied)")
+    notes = [] if pricing is None else [pricing.note()]
     return PolicyPlan(objective, tuple(out), table_hash(table), folds, orders, confidence,
                       None if cost_model is None else cost_model.model.name,
                       None if cost_model is None else cost_model.gpu.name, tuple(notes))

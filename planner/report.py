@@ -279,12 +279,12 @@ def default_gain_target(table: pl.DataFrame) -> str:
 
 
 def default_gain_n(table: pl.DataFrame) -> int:
-    """The largest N every configuration has samples for (so none is skipped), at least 2."""
+    """Half the samples every configuration has (features use the other half), at least 2."""
     if _kind(table) == "counts":
         per_cfg = table.group_by("config").agg(pl.col("samples").min().alias("k"))
     else:
         per_cfg = table.group_by(["config", "prompt_id"]).len().group_by("config").agg(pl.col("len").min().alias("k"))
-    return max(2, int(per_cfg["k"].min()))
+    return max(2, int(per_cfg["k"].min()) // 2)
 
 
 def gain_data(table: pl.DataFrame, target: str | None = None, n: int | None = None, n_boot: int = 1000,

@@ -78,7 +78,7 @@ def test_extrapolate_table_and_errors(tmp_path):
 def test_fit_json_contract_and_skip_warning(tmp_path):
     path = _samples_file(tmp_path, short_config=True)
     out_file = tmp_path / "model.json"
-    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "8", "--format", "json", "--n-boot", "50",
+    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--format", "json", "--n-boot", "50",
                               "--out", str(out_file)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

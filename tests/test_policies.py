@@ -180,3 +180,26 @@ def test_export_refuses_an_adaptive_policy_and_run_a_missing_config(default_half
                             str(DEFAULT_SAMPLES), "--config", "nope", "--out", str(tmp_path / "r")])
     assert r.exit_code == 2 and "--config must be a configuration of the plan" in r.output
     assert not (tmp_path / "r").exists()
+
+
+# -- pricing ---------------------------------------------------------------------------------------
+def test_calibrated_and_uncalibrated_prices_differ_and_say_which(default_half, tmp_path: Path) -> None:
+    from ttsplan.planner.pricing import Pricing
+
+    cal, raw = Pricing("Qwen3-8B", "H100"), Pricing("Qwen3-8B", "H100", "none")
+    assert cal.calibrated and not raw.calibrated
+    assert "calibration ttsplan.data/h100_calibration.json" in cal.note() and "uncalibrated roofline" in raw.note()
+    assert "lies outside the 33B–71B it was fitted on" in cal.note()            # Qwen3-8B: 8.2B parameters
+    assert "lies outside" not in Pricing("Llama-3.1-70B", "H100").note()
+    assert "no calibration for this GPU ships" in Pricing("Qwen3-8B", "A100").note()
+    plans = {}
+    for name, pricing in (("cal", cal), ("raw", raw)):
+        plans[name] = make_policy_plan(default_half[0], orders=2, pricing=pricing)
+    c, r = plans["cal"].configs[0], plans["raw"].configs[0]
+    assert c.policy == r.policy and c.samples == r.samples          # pricing does not change the choice
+    assert c.seconds_per_prompt > 2 * r.seconds_per_prompt          # calibrated efficiencies are below peak
+    assert any("uncalibrated" in n for n in plans["raw"].notes) and not any("uncalibrated" in n
+                                                                            for n in plans["cal"].notes)
+    out = tmp_path / "never.json"
+    res = runner.invoke(app, ["plan", "--calibration", str(tmp_path / "missing.json"), "--out", str(out)])
+    assert res.exit_code == 2 and "--calibration must be a calib.json" in res.output and not out.exists()
