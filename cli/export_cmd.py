@@ -62,6 +62,18 @@ def load_allocations(path: Path):
     return pl.DataFrame(allocs), data.get("recommended_config")
 
 
+def _check_prompt_hashes(path: Path, config: str | None, prompt_list: list) -> None:
+    """A per-prompt plan that recorded its prompts' text hashes refuses other prompts."""
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and data.get("prompt_hashes"):
+        from ttsplan.planner.plan import Plan, check_prompts_match
+
+        plan = Plan.from_dict(data)
+        check_prompts_match(plan, prompt_list, config or plan.recommended_config)
+
+
 def _policy_allocations(data: dict, config: str | None, prompt_ids: list[str]):
     """Allocations of a fixed policy for every prompt; an adaptive policy cannot be one batch."""
     import polars as pl
@@ -118,6 +130,8 @@ def export_command(
     prompt_list = read_prompts(prompts)
     if allocations is None:  # a policy plan (schema 2): its policy applies to every prompt of the file
         allocations, recommended = _policy_allocations(recommended, config, [p.id for p in prompt_list])
+    else:
+        _check_prompt_hashes(plan, config or recommended, prompt_list)
     cfg = config or recommended
     requests = build_batch_requests(allocations, prompt_list, target=to, config=cfg, model=model,
                                     temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,

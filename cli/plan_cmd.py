@@ -88,6 +88,11 @@ def plan_command(
                                                    "prompt (their cost counts).")] = None,
     risk_averse: Annotated[bool, typer.Option("--risk-averse", help="Per-prompt allocation planner: choose by "
                                                                      "the lower credible bound.")] = False,
+    pilot_file: Annotated[Path | None, typer.Option(help="Unlabeled pilot SampleTable of NEW prompts (K0 samples "
+                                                         "each, correct null or absent): per-prompt N for them, "
+                                                         "fitted on the labeled FILE.")] = None,
+    prompts: Annotated[Path | None, typer.Option(help="With --pilot-file: the prompts JSONL the pilot was sampled "
+                                                      "from; the plan records each prompt's text hash.")] = None,
     per_prompt: Annotated[bool, typer.Option("--per-prompt", help="The per-prompt allocation planner (plan schema "
                                                                   "1; in-sample figures).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
@@ -97,7 +102,7 @@ def plan_command(
     from ttsplan.planner.crossfit import Objective
 
     unit = normalize_unit(unit)
-    legacy = per_prompt or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
+    legacy = per_prompt or pilot_file is not None or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
     problems = []
     if not (0 <= tolerance < 100):
         problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
@@ -125,6 +130,15 @@ def plan_command(
     if calibration is not None and calibration.lower() != "none" and not Path(calibration).is_file():
         problems.append(f"--calibration must be a calib.json written by `ttsplan calibrate --out` or 'none', got "
                         f"{calibration!r}, which does not exist.")
+    if pilot_file is not None and not pilot_file.exists():
+        problems.append(f"--pilot-file must be an existing SampleTable, got {pilot_file}, which does not exist.")
+    if pilot_file is not None and pilot is not None:
+        problems.append("--pilot-file and --pilot must not be combined, got both. --pilot-file's K0 is its samples "
+                        "per prompt.")
+    if prompts is not None and pilot_file is None:
+        problems.append("--prompts must go with --pilot-file, got it alone.")
+    elif prompts is not None and not prompts.is_file():
+        problems.append(f"--prompts must be an existing JSONL file, got {prompts}.")
     if problems:
         raise TtsplanError(" ".join(problems))
     if not files:
@@ -136,6 +150,9 @@ def plan_command(
     table, _ = read_table(files)
     model = model or _model_from_table(table)
     src = ", ".join(Path(f).name for f in files)
+    if pilot_file is not None:
+        _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format)
+        return
     if legacy:
         _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration)
         return
@@ -162,6 +179,23 @@ def _n_prompts(table) -> int:
     import polars as pl
 
     return int(table.group_by("config").agg(pl.col("prompt_id").n_unique())["prompt_id"].max())
+
+
+def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> None:
+    from ttsplan.features.tasks import read_prompts
+    from ttsplan.planner.pilot_plan import make_pilot_plan
+
+    pilot_table, _ = read_table([pilot_file])
+    plan = make_pilot_plan(table, pilot_table, b, strategies=strategies,
+                           prompts=None if prompts is None else read_prompts(prompts))
+    if out is not None:
+        write_atomic(out, plan.to_json(indent=1) + "\n")
+        err_console.print(f"wrote {out}")
+    if getattr(format, "value", format) == "json":
+        typer.echo(to_json(plan.to_dict()))
+        return
+    emit(plan.rows("per-prompt"), "table", title=f"per-prompt plan for the pilot's new prompts — {pilot_file.name}")
+    typer.echo(plan.describe())
 
 
 def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src,

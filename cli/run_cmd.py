@@ -98,6 +98,10 @@ def run_cmd(
         if policy.kind == "adaptive" and adaptive is None:
             adaptive, threshold, min_n = policy.rule, threshold or policy.threshold, min_n or policy.min_n
         the_plan = {p.id: policy.max_samples for p in plist}
+    elif the_plan.prompt_hashes:  # a per-prompt plan applies only to the prompts it was made for
+        from ttsplan.planner.plan import check_prompts_match
+
+        check_prompts_match(the_plan, plist, config or the_plan.recommended_config)
     stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
     if engine == "openai":
         eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,

@@ -141,6 +141,8 @@ class Plan:
     budget_is_default: bool = False
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    #: (prompt_id, sha256 of the prompt's bare text) of the prompts the per-prompt caps were made for
+    prompt_hashes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -167,6 +169,7 @@ class Plan:
                 raise TtsplanError(f"plan schema_version must be {SCHEMA_VERSION}, got {d.get('schema_version')!r}. "
                                    "Re-run `ttsplan plan` with this version.")
             cols = d["allocations"]
+            _check_allocation_columns(cols)
             allocs = tuple(Allocation(*vals) for vals in zip(*(cols[c] for c in Allocation.__dataclass_fields__)))
             configs = tuple(ConfigPlan(**{**c, "strategy_mix": tuple(tuple(x) for x in c["strategy_mix"]),
                                           "baselines": tuple(Baseline(**b) for b in c["baselines"])})
@@ -176,7 +179,8 @@ class Plan:
                        recommended_config=d["recommended_config"], input_hash=d["input_hash"],
                        model_hash=d["model_hash"], model=d["model"], gpu=d["gpu"], pilot_k0=d["pilot_k0"],
                        risk_averse=d["risk_averse"], budget_is_default=d["budget_is_default"],
-                       notes=tuple(d["notes"]), schema_version=d["schema_version"])
+                       notes=tuple(d["notes"]), schema_version=d["schema_version"],
+                       prompt_hashes=tuple(tuple(x) for x in d.get("prompt_hashes", ())))
         except (KeyError, TypeError) as exc:
             raise TtsplanError(f"plan JSON must have the fields written by `ttsplan plan`, got a problem with "
                                f"{exc}. Re-create the plan.") from None
@@ -279,6 +283,52 @@ class Plan:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _check_allocation_columns(cols: Any) -> None:
+    """An edited plan must keep its allocation columns whole: equal lengths, N a whole number >= 1."""
+    if not isinstance(cols, dict):
+        raise TtsplanError(f"plan allocations must be an object of columns, got {type(cols).__name__}. "
+                           "Re-create the plan.")
+    names = list(Allocation.__dataclass_fields__)
+    missing = [c for c in names if c not in cols]
+    problems = [f"allocations must have the columns {', '.join(names)}, got none for {', '.join(missing)}."] \
+        if missing else []
+    lengths = {c: len(cols[c]) for c in names if c in cols and isinstance(cols[c], list)}
+    if len(set(lengths.values())) > 1:
+        problems.append("allocations columns must all have the same length, got "
+                        + ", ".join(f"{c}: {n}" for c, n in lengths.items()) + ".")
+    bad_n = [v for v in cols.get("n", []) if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)]
+    if bad_n:
+        problems.append(f"allocations n must be whole numbers >= 1, got {bad_n[:3]!r}"
+                        + (f" and {len(bad_n) - 3} more" if len(bad_n) > 3 else "") + ".")
+    if problems:
+        raise TtsplanError("plan JSON: " + " ".join(problems) + " Re-create the plan with `ttsplan plan`.")
+
+
+def prompt_text_hash(text: str) -> str:
+    """sha256 (first 16 hex digits) of a prompt's bare text, whitespace-trimmed."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:16]
+
+
+def check_prompts_match(plan: Plan, prompts: Sequence[Any], config: str) -> None:
+    """Per-prompt caps apply only to the prompts the plan was made for: ids present, texts unchanged."""
+    planned = {a.prompt_id for a in plan.allocations}
+    given = {p.id: p for p in prompts}
+    problems = []
+    unknown = sorted(set(given) - planned)
+    if unknown:
+        problems.append(f"{len(unknown)} prompt(s) have no cap in the plan (e.g. {', '.join(unknown[:3])})")
+    hashes = dict(plan.prompt_hashes)
+    changed = sorted(pid for pid, p in given.items() if pid in hashes
+                     and hashes[pid] != prompt_text_hash(getattr(p, "question", None) or p.prompt))
+    if changed:
+        problems.append(f"{len(changed)} prompt(s) have a different text than the plan was made for (e.g. "
+                        f"{', '.join(changed[:3])})")
+    if problems:
+        raise TtsplanError("prompts must be the ones this per-prompt plan was made for, got: " + "; ".join(problems)
+                           + ". Make a plan for these prompts (`ttsplan plan LABELED --pilot-file PILOT --prompts "
+                           "FILE`) or use a policy plan (the default `ttsplan plan`), which applies to any prompt.")
+
+
 def table_hash(table: pl.DataFrame) -> str:
     """sha256 of the table's CSV text (validated tables are sorted, so equal data hashes equal)."""
     return hashlib.sha256(table.write_csv().encode()).hexdigest()[:16]

@@ -203,3 +203,52 @@ def test_calibrated_and_uncalibrated_prices_differ_and_say_which(default_half, t
     out = tmp_path / "never.json"
     res = runner.invoke(app, ["plan", "--calibration", str(tmp_path / "missing.json"), "--out", str(out)])
     assert res.exit_code == 2 and "--calibration must be a calib.json" in res.output and not out.exists()
+
+
+# -- per-prompt plans for new prompts from an unlabeled pilot ----------------------------------------
+def test_pilot_file_plans_new_unlabeled_prompts_and_refuses_others(default_half, tmp_path: Path) -> None:
+    lab, held = default_half
+    lab.write_parquet(lab_file := tmp_path / "lab.parquet")
+    pilot = held.filter(pl.col("sample_idx") < 4).drop("correct")            # unlabeled: no correct column
+    pilot.write_parquet(pilot_file := tmp_path / "pilot.parquet")
+    ids = sorted(pilot["prompt_id"].unique().to_list())
+    (prompts := tmp_path / "p.jsonl").write_text("".join(
+        json.dumps({"id": i, "prompt": f"q {i}", "answer": "x", "kind": "short"}) + "\n" for i in ids))
+    out = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", str(lab_file), "--pilot-file", str(pilot_file), "--prompts", str(prompts),
+                            "--budget", "6/prompt", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    plan = read_plan(out.read_text())
+    assert plan.mode == "pilot" and plan.pilot_k0 == 4
+    assert sorted(a.prompt_id for a in plan.allocations) == ids               # exactly the new prompts
+    assert all(4 <= a.n <= 16 for a in plan.allocations)                      # N >= pilot, <= recorded evidence
+    assert plan.configs[0].per_prompt_cost <= 6 * len(ids) + 1e-9
+    assert dict(plan.prompt_hashes).keys() == set(ids)
+    other = tmp_path / "other.jsonl"
+    other.write_text(prompts.read_text().replace('"q ', '"a different question '))
+    req = tmp_path / "req.jsonl"
+    r = runner.invoke(app, ["export", str(out), "--to", "vllm-batch", "--prompts", str(other), "--out", str(req)])
+    assert r.exit_code == 2 and "different text than the plan was made for" in r.output and not req.exists()
+    r = runner.invoke(app, ["run", str(out), "--prompts", str(other), "--engine", "replay", "--model", str(lab_file),
+                            "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "different text" in r.output and not (tmp_path / "run").exists()
+    r = runner.invoke(app, ["export", str(out), "--to", "vllm-batch", "--prompts", str(prompts), "--out", str(req)])
+    assert r.exit_code == 0, r.output
+    assert sum(json.loads(line)["body"]["n"] for line in req.read_text().splitlines()) == sum(
+        a.n for a in plan.allocations)
+
+
+def test_edited_v1_plan_is_refused(tmp_path: Path) -> None:
+    from ttsplan.planner.plan import make_plan
+    from ttsplan.planner.budget import Budget
+
+    rows = [(f"p{i}", [str((i * j) % 3) for j in range(6)], [(i * j) % 3 == 0 for j in range(6)]) for i in range(10)]
+    d = json.loads(make_plan(_table(rows), Budget(3, "samples", per_prompt=True)).to_json())
+    short = json.loads(json.dumps(d))
+    short["allocations"]["n"] = short["allocations"]["n"][:-2]
+    with pytest.raises(TtsplanError, match="same length, got .*n: 8"):
+        read_plan(json.dumps(short))
+    neg = json.loads(json.dumps(d))
+    neg["allocations"]["n"][0] = -3
+    with pytest.raises(TtsplanError, match=r"n must be whole numbers >= 1, got \[-3\]"):
+        read_plan(json.dumps(neg))
