@@ -1,10 +1,13 @@
 """Shared CLI plumbing: error handling (one message, exit 2), output rendering, option parsing."""
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
 import math
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -13,6 +16,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ttsplan.features.errors import TtsplanError
@@ -34,13 +38,53 @@ class TableOrJson(str, Enum):
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the exit-2 exception to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """Print ``error: message`` on stderr and return the exit-2 exception to raise.
+
+    The message is printed as plain text (``[hf]`` or ``runs[/final].parquet`` are not rich markup).
+    """
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code=2)
 
 
+#: exit status of a command whose stdout was closed by the reader (``ttsplan ... | head -1``), as a shell
+#: reports a process ended by SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of unwritten output cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation, OSError):
+        return  # not a real file (e.g. typer's CliRunner)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _os_error_message(exc: OSError) -> str:
+    why = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return f"{exc.filename if exc.filename is not None else 'a file'}: {why}. Check the path."
+    where = exc.filename if exc.filename is not None else "the output"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+        return (f"{where} must have room for the output, got {why!r}. Free disk space or write "
+                "elsewhere (--out on another disk).")
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{where} must be a path the file system accepts, got {why!r}. Use a shorter name."
+    return f"{where} must be readable or writable, got {why!r} (errno {exc.errno}). Check the path and the disk."
+
+
 def user_errors(func: F) -> F:
-    """Decorator: turn :class:`TtsplanError` (and missing files) into one message and exit code 2."""
+    """Decorator: turn :class:`TtsplanError` and environment faults into one message and exit code 2.
+
+    A reader that closed our stdout (``ttsplan curves ... | head -1``) ends the command quietly, as Unix
+    tools do (exit status 141, nothing on stderr); any other ``OSError`` (missing file, full disk, ...) is
+    one line on stderr and exit code 2, never a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,8 +92,11 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except TtsplanError as exc:
             raise fail(str(exc)) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            raise fail(f"{exc.filename}: {exc.strerror}. Check the path.") from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(code=BROKEN_PIPE_EXIT) from None
+        except OSError as exc:
+            raise fail(_os_error_message(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -61,24 +108,105 @@ def print_warnings(caught: list) -> None:
         msg = str(w.message)
         if issubclass(w.category, UserWarning) and msg not in seen:
             seen.add(msg)
-            err_console.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False)
+            err_console.print(f"[yellow]warning:[/] {escape(msg)}", markup=True, highlight=False)
 
 
-def parse_int_list(text: str, name: str) -> list[int]:
-    """Parse ``"1,2,4"`` (or ``"1-8"`` ranges) into sorted unique positive ints."""
+#: most values a ``--k`` / ``--n`` list may expand to, and the largest value it may hold.
+MAX_LIST_VALUES = 10_000
+MAX_LIST_VALUE = 10_000_000
+
+_INT = r"\s*([+-]?\d+)\s*"
+_SINGLE = re.compile(_INT)
+_RANGE = re.compile(_INT + "-" + _INT)
+
+
+def parse_int_list(text: str, name: str, max_values: int = MAX_LIST_VALUES,
+                   max_value: int = MAX_LIST_VALUE) -> list[int]:
+    """Parse ``"1,2,4"`` (or ``"1-8"`` ranges) into sorted unique positive ints.
+
+    Every part is checked before anything is expanded: values must lie in ``[1, max_value]`` and the
+    list may hold at most ``max_values`` distinct values, so ``--k 1-100000000`` is one message, not a
+    list of 10^8 integers.
+
+    >>> parse_int_list("1-4,8,2", "--k")
+    [1, 2, 3, 4, 8]
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    problems: list[str] = []
+    intervals: list[tuple[int, int]] = []
+    for part in parts:
+        if not part:
+            continue
+        m = _SINGLE.fullmatch(part)
+        r = None if m else _RANGE.fullmatch(part)
+        if m:
+            lo = hi = _to_int(m.group(1))
+        elif r:
+            lo, hi = _to_int(r.group(1)), _to_int(r.group(2))
+        else:
+            problems.append(f"{_short(part)} is not an integer or a range like 1-8")
+            continue
+        if lo > hi:
+            problems.append(f"range {_short(part)} must run from low to high (like {hi}-{lo})")
+            continue
+        if lo < 1:
+            problems.append(f"{_short(part)} holds values below 1")
+        if hi > max_value:
+            problems.append(f"{_short(part)} holds values above {max_value:,}")
+        if max(lo, 1) <= hi:
+            intervals.append((max(lo, 1), hi))  # counted, never expanded unless every check passed
+    if not problems and not intervals:
+        problems.append("no value given")
+    count = 0
+    for lo, hi in _merge(intervals):
+        count += hi - lo + 1
+    if count > max_values:
+        problems.append(f"it expands to {count:,} values, more than {max_values:,}")
+    if problems:
+        raise TtsplanError(f"{name} must list integers >= 1 and <= {max_value:,} (at most {max_values:,} values), "
+                           f"got {_short(text)}: {'; '.join(problems)}. Pass a short list or range such as 1,2,4,8 "
+                           "or 1-64.")
     out: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                out.update(range(lo, hi + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise TtsplanError(f"{name} must be comma-separated integers like 1,2,4,8, got {text!r}.") from None
-    if not out or min(out) < 1:
-        raise TtsplanError(f"{name} must list integers >= 1, got {text!r}.")
+    for lo, hi in intervals:
+        out.update(range(lo, hi + 1))
     return sorted(out)
+
+
+def _to_int(digits: str) -> int:
+    """int() of a signed digit string, saturating absurdly long ones (int() refuses > 4300 digits)."""
+    if len(digits.lstrip("+-")) > 18:
+        return -(10 ** 18) if digits.startswith("-") else 10 ** 18
+    return int(digits)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr`` of user text, cut to ``limit`` characters."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of closed integer intervals, sorted and disjoint."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def check_ranges(*checks: tuple[str, Any, bool, str]) -> None:
+    """Raise one :class:`TtsplanError` listing every failed option check.
+
+    Each check is ``(option, value, ok, invariant)``, e.g. ``("--bootstrap", -5, -5 >= 0, "be >= 0")``.
+
+    >>> check_ranges(("--orders", 20, True, "be >= 1"))
+    """
+    bad = [f"{opt} must {inv}, got {value!r}" for opt, value, ok, inv in checks if not ok]
+    if bad:
+        raise TtsplanError("; ".join(bad) + ". Fix the option" + ("s" if len(bad) > 1 else "")
+                           + " and rerun (see --help).")
 
 
 def _clean(value: Any) -> Any:
@@ -138,7 +266,23 @@ def emit(rows: list[dict] | dict, fmt: str, out: Path | None = None, title: str 
         Console(file=buffer, width=width, soft_wrap=False, color_system=None).print(rich_table(rows, title, columns))
         text = buffer.getvalue()
     if out is not None:
-        write_atomic(out, text)
-        err_console.print(f"wrote {out}")
+        try:
+            write_atomic(out, text)
+        except OSError as exc:  # name the user's path, not the hidden temp file
+            raise OSError(exc.errno, exc.strerror, str(out)) from None
+        err_console.print(f"wrote {escape(str(out))}", markup=True, highlight=False)
     else:
+        write_stdout(text)
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to stdout and flush, so a closed pipe or a full disk surfaces here, inside
+    :func:`user_errors`, and not in the interpreter's final flush (where it would be a traceback)."""
+    try:
         sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence_stdout()
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise OSError(exc.errno, exc.strerror, "stdout") from None

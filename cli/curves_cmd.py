@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import Format, emit, parse_int_list, user_errors
+from ttsplan.cli.common import Format, check_ranges, emit, parse_int_list, user_errors
 from ttsplan.features.estimators import curves
 from ttsplan.features.io import read_table
 
@@ -32,8 +32,10 @@ def curves_command(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
 ) -> None:
+    ks = parse_int_list(k, "--k")  # checked (and bounded) before reading anything
+    check_ranges(("--bootstrap", bootstrap, bootstrap >= 0, "be >= 0 (0: no interval)"),
+                 ("--confidence", confidence, 0 < confidence < 1, "be strictly between 0 and 1 (e.g. 0.95)"))
     table, kind = read_table(files)
-    ks = parse_int_list(k, "--k")
     result = curves(table, metrics=metric, ks=ks, n_boot=bootstrap, seed=seed, confidence=confidence, kind=kind)
     emit(result.to_dicts(), format, out, title="accuracy vs k")
 

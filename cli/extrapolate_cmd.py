@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from ttsplan.cli.common import TableOrJson, emit, print_warnings, user_errors
+from ttsplan.cli.common import TableOrJson, check_ranges, emit, print_warnings, user_errors
 from ttsplan.features.errors import TtsplanError
 
 
@@ -65,6 +65,9 @@ def extrapolate(
         ttsplan extrapolate ../shared/data/counts/monkeys_pythia_math.parquet --fit-k 100 --predict-k 10000 \\
             --laws all,pooled_beta --format json
     """
+    check_ranges(("--fit-k", fit_k, fit_k >= 1, "be >= 1"),
+                 ("--predict-k", predict_k, predict_k >= 1, "be >= 1"),
+                 ("--n-boot", n_boot, n_boot >= 0, "be >= 0 (0: no intervals)"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ttsplan.cli.common import TableOrJson, emit, user_errors
+from ttsplan.cli.common import TableOrJson, check_ranges, emit, user_errors
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_samples
 from ttsplan.planner.replay import COLUMNS, replay, sweep
@@ -40,6 +40,10 @@ def replay_cmd(
 
         ttsplan replay samples/sc40_aqua.parquet --rule esc --sweep --format json
     """
+    check_ranges(("--orders", orders, orders >= 1, "be >= 1"),
+                 ("--max-n", max_n, max_n is None or max_n >= 1, "be >= 1"),
+                 ("--min-n", min_n, min_n is None or min_n >= 1, "be >= 1"),
+                 ("--min-n", min_n, min_n is None or max_n is None or min_n <= max_n, f"be <= --max-n ({max_n})"))
     if thresholds is not None and not do_sweep:
         raise TtsplanError("--thresholds must come with --sweep, got it alone. Add --sweep or use --threshold.")
     grid = None

@@ -1,13 +1,18 @@
 """``ttsplan report``: figures (PNG + SVG), figures.json with the numbers behind them, and index.html."""
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
 from ttsplan.data import DEFAULT_SAMPLES
-from ttsplan.cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table
 
@@ -39,7 +44,7 @@ def report_command(
                                                    "planning with the default budget.")] = None,
     figures: Annotated[str | None, typer.Option(help="Comma-separated subset of: curves, frontier, allocation, "
                                                      "gain, stability, cost_breakdown.")] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the curve bands.")] = 200,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the curve bands (0: none).")] = 200,
     gain_target: Annotated[str | None, typer.Option(help="Gain figure target: maj, bon or pass (default: maj "
                                                          "when the data has answers).")] = None,
     gain_n: Annotated[int | None, typer.Option(help="Gain figure N (default: the largest N every "
@@ -54,19 +59,13 @@ def report_command(
 ) -> None:
     from ttsplan.planner.report import FIGURES, build_report, render_report
 
+    wanted = tuple(FIGURES) if figures is None else tuple(f.strip() for f in figures.split(",") if f.strip())
+    check_report_options(files=files, out=out, model=model, gpu=gpu, plan=plan, figures=wanted,
+                         known_figures=tuple(FIGURES), bootstrap=bootstrap, gain_target=gain_target,
+                         gain_n=gain_n, gain_boot=gain_boot)
     if not files:
-        if not DEFAULT_DATA.is_file():
-            raise TtsplanError(f"the embedded default dataset must exist at {DEFAULT_DATA}, got no such file. "
-                               "Generate it with `python data/make_default.py`, or pass a FILE.")
         files = [DEFAULT_DATA]
         model = model or DEFAULT_MODEL
-    if bootstrap < 0 or gain_boot < 1:
-        raise TtsplanError(f"--bootstrap must be >= 0 and --gain-boot >= 1, got {bootstrap} and {gain_boot}.")
-    if gain_n is not None:
-        parse_int_list(str(gain_n), "--gain-n")
-    if gain_target is not None and gain_target not in ("maj", "bon", "pass"):
-        raise TtsplanError(f"--gain-target must be maj, bon or pass, got {gain_target!r}.")
-    wanted = tuple(FIGURES) if figures is None else tuple(f.strip() for f in figures.split(",") if f.strip())
     table, _ = read_table(files)
     if model is None:
         from ttsplan.cli.plan_cmd import _model_from_table
@@ -79,7 +78,7 @@ def report_command(
         loaded = Plan.from_json(plan.read_text())
 
     def progress(msg: str) -> None:
-        err_console.print(f"[dim]{msg}[/]", markup=True, highlight=False)
+        err_console.print(f"[dim]{escape(msg)}[/]", markup=True, highlight=False)
 
     report = build_report(table, plan=loaded, model=model, gpu=gpu, files=[str(f) for f in files],
                           n_boot=bootstrap, gain_target=gain_target, gain_n=gain_n, gain_boot=gain_boot, seed=seed,
@@ -87,12 +86,105 @@ def report_command(
     if not report["figures"]:
         raise TtsplanError("the data must support at least one figure, got none: "
                            + "; ".join(f"{k}: {v}" for k, v in report["skipped"].items()))
-    written = render_report(report, out, formats=("png", "svg") if svg else ("png",), progress=progress,
-                            compact=compact)
+    written = _render_into(out, lambda stage: render_report(
+        report, stage, formats=("png", "svg") if svg else ("png",), progress=progress, compact=compact))
     for name, why in report["skipped"].items():
-        err_console.print(f"[yellow]skipped {name}:[/] {why}", markup=True, highlight=False)
+        err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(why)}", markup=True, highlight=False)
     rows = [{"file": str(p), "bytes": p.stat().st_size} for p in written]
     emit(rows, format, title=f"ttsplan report → {out}/index.html")
+
+
+PLOT_HINT = "Install the plotting extra with `pip install 'ttsplan[plot]'`."
+
+
+def check_report_options(*, files: list[Path] | None, out: Path, model: str | None, gpu: str,
+                         plan: Path | None, figures: tuple[str, ...], known_figures: tuple[str, ...],
+                         bootstrap: int, gain_target: str | None, gain_n: int | None, gain_boot: int) -> None:
+    """Every check that needs no data, run before anything is read or written; one message for all problems."""
+    from ttsplan.features.errors import did_you_mean
+    from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
+
+    problems: list[str] = []
+    if importlib.util.find_spec("matplotlib") is None:
+        problems.append(f"ttsplan report must have matplotlib installed, got no module matplotlib. {PLOT_HINT}")
+    if not files and not DEFAULT_DATA.is_file():
+        problems.append(f"the embedded default dataset must exist at {DEFAULT_DATA}, got no such file. "
+                        "Generate it with `python data/make_default.py`, or pass a FILE.")
+    problems += out_dir_problems(out)
+    for what, value, lookup in (("--gpu", gpu, get_gpu_spec), ("--model", model, get_model_spec)):
+        if value is None:
+            continue
+        try:
+            lookup(value)
+        except TtsplanError as exc:
+            problems.append(f"{what}: {exc}")
+    if plan is not None and not plan.is_file():
+        problems.append(f"--plan must be a plan JSON file, got {str(plan)!r} which is not a file. Write one with "
+                        "`ttsplan plan ... --out plan.json`.")
+    unknown = [f for f in figures if f not in known_figures]
+    if unknown or not figures:
+        problems.append(f"--figures must be among (comma-separated) {', '.join(known_figures)}, got "
+                        f"{', '.join(unknown) or 'none'}.{did_you_mean(unknown[0], known_figures) if unknown else ''}")
+    if bootstrap < 0:
+        problems.append(f"--bootstrap must be >= 0, got {bootstrap}. Use 0 for no bands.")
+    if gain_boot < 1:
+        problems.append(f"--gain-boot must be >= 1, got {gain_boot}.")
+    if gain_n is not None and gain_n < 1:
+        problems.append(f"--gain-n must be >= 1, got {gain_n}.")
+    if gain_target is not None and gain_target not in ("maj", "bon", "pass"):
+        problems.append(f"--gain-target must be maj, bon or pass, got {gain_target!r}.")
+    if problems:
+        raise TtsplanError(" ".join(problems))
+
+
+def out_dir_problems(out: Path) -> list[str]:
+    """Why ``out`` cannot be (or become) a directory we write into; empty when it can."""
+    if out.exists() and not out.is_dir():
+        return [(f"--out must be a directory (or a path to create), got {str(out)!r} which is a file. "
+                 "Pick another --out or remove the file.")]
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return [(f"--out must be a path under a directory, got {str(out)!r} under the file {str(probe)!r}. "
+                 "Pick another --out.")]
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        return [(f"--out must be writable, got {str(out)!r} where {str(probe)!r} is not writable. Pick another "
+                 "--out or fix the permissions.")]
+    return []
+
+
+def _render_into(out: Path, render) -> list[Path]:
+    """Run ``render(stage_dir)`` in a hidden directory beside ``out``, then move its files into ``out``.
+
+    A failure while rendering leaves nothing behind: no partial ``out`` and no directory we created.
+    """
+    created = None  # the topmost directory this call creates, removed again on failure
+    probe = out
+    while not probe.exists():
+        created = probe
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name or 'report'}.", suffix=".tmp", dir=out.parent))
+    try:
+        staged = render(stage)
+        out.mkdir(exist_ok=True)
+        written = []
+        for p in staged:
+            target = out / Path(p).name
+            os.replace(p, target)
+            written.append(target)
+        return written
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:

