@@ -101,7 +101,11 @@ def export_command(
     config: Annotated[str | None, typer.Option(help="Which configuration of the plan (default: its "
                                                     "recommended one).")] = None,
     model: Annotated[str | None, typer.Option(help="body.model (required for openai-batch).")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (greedy allocations use 0).")] = 0.7,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the configuration the plan modelled "
+                                                   "(greedy allocations too: one sample at it).")] = 0.7,
+    greedy_temperature: Annotated[float | None, typer.Option(help="Send greedy allocations at this temperature "
+                                                                  "instead (0 = true greedy decoding, which the "
+                                                                  "plan did not model).")] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling top_p.")] = 1.0,
     max_tokens: Annotated[int, typer.Option(help="Maximum generated tokens per sample.")] = 512,
     seed: Annotated[int | None, typer.Option(help="Sampling seed sent with every request.")] = None,
@@ -135,7 +139,12 @@ def export_command(
     cfg = config or recommended
     requests = build_batch_requests(allocations, prompt_list, target=to, config=cfg, model=model,
                                     temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                                    logprobs=logprobs, endpoint=endpoint, stop=stop)
+                                    logprobs=logprobs, endpoint=endpoint, stop=stop,
+                                    greedy_temperature=greedy_temperature)
+    if greedy_temperature is not None and any(r["body"].get("n") == 1 for r in requests):
+        err_console.print(f"note: greedy allocations sent at temperature {greedy_temperature:g}; the plan modelled "
+                          f"one sample at the configuration's temperature ({temperature:g}), so its figures do not "
+                          "describe them")
     write_jsonl(requests, out)
     err_console.print(f"wrote {out} ({len(requests)} requests)")
     if replay is not None:

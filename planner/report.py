@@ -376,10 +376,10 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
         raise TtsplanError(f"figures must be among {', '.join(FIGURES)}, got {', '.join(unknown)}.")
     table = split_configs_by_dataset(table)
     cost_model = None
-    if model is not None:
-        from ttsplan.fitting.cost import CostModel
+    if model is not None:  # priced as `ttsplan plan` prices (the shipped calibration on H100)
+        from ttsplan.planner.plan import resolve_cost_model
 
-        cost_model = CostModel(model, gpu)
+        cost_model = resolve_cost_model(model, gpu)
     out: dict[str, Any] = {"figures": {}, "skipped": {}, "model": getattr(cost_model, "model", None) and
                            cost_model.model.name, "gpu": getattr(cost_model, "gpu", None) and cost_model.gpu.name,
                            "sources": [str(f) for f in files or []],
@@ -440,7 +440,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
         lp = 150.0
         if _kind(table) == "samples" and has_values(table, "prompt_tokens"):
             lp = float(round(table["prompt_tokens"].cast(pl.Float64).mean()))
-        attempt("cost_breakdown", lambda: cost_breakdown_data(cost_model or model or "gemma-3-270m", gpu, lp))
+        attempt("cost_breakdown", lambda: cost_breakdown_data(model or "gemma-3-270m", gpu, lp))
     return out
 
 

@@ -97,9 +97,13 @@ def test_requests_follow_the_plan(toy):
     assert "max_tokens" in v[0]["body"] and "model" not in v[0]["body"] and v[0]["body"]["logprobs"] == 1
 
 
-def test_greedy_is_one_sample_at_temperature_zero():
+def test_greedy_is_one_sample_at_the_modelled_temperature():
+    # the planner models greedy as one sample of the configuration, so that is what is sent by default
     alloc = pl.DataFrame({"config": ["c", "c"], "prompt_id": ["a", "b"], "strategy": ["greedy", "majority"], "n": [5, 3]})
     reqs = build_batch_requests(alloc, [Prompt("a", "A"), Prompt("b", "B")], target="vllm-batch", temperature=0.6)
+    assert [(r["body"]["n"], r["body"]["temperature"]) for r in reqs] == [(1, 0.6), (3, 0.6)]
+    reqs = build_batch_requests(alloc, [Prompt("a", "A"), Prompt("b", "B")], target="vllm-batch", temperature=0.6,
+                                greedy_temperature=0.0)
     assert [(r["body"]["n"], r["body"]["temperature"]) for r in reqs] == [(1, 0.0), (3, 0.6)]
 
 

@@ -46,7 +46,8 @@ def test_registry() -> None:
     assert get_strategy("SC").name == "majority" and get_strategy("bon").name == "best-of-n"
     with pytest.raises(TtsplanError, match='Did you mean "best-of-n"'):
         get_strategy("best-of-m")
-    assert [s.name for s in parse_strategies(None)] == [n for n in STRATEGIES if n != "pass@n"]
+    assert [s.name for s in parse_strategies(None)] == ["greedy", "majority", "best-of-n"]
+    assert "weighted-majority" in [s.name for s in parse_strategies("weighted-majority")]
     with pytest.raises(TtsplanError) as exc:
         parse_strategies("majorty,gredy")
     assert "majority" in str(exc.value) and "greedy" in str(exc.value)

@@ -9,8 +9,10 @@ sampling parameters; ``custom_id = "<config>::<prompt_id>"`` maps every response
 Targets differ only where the servers do: ``openai-batch`` requires ``model`` and sends
 ``max_completion_tokens``; ``vllm-batch`` sends ``max_tokens`` and may leave ``model`` to
 ``vllm run-batch --model``. ``endpoint="completions"`` writes ``/v1/completions`` requests with the raw
-prompt text (base models with few-shot prompts). A ``greedy`` allocation is sent as ``n=1``,
-``temperature=0``.
+prompt text (base models with few-shot prompts). A ``greedy`` allocation is sent as ``n=1`` at the
+configuration's ``temperature`` — that is what the planner modelled (one sample of the recorded
+configuration); ``greedy_temperature=0.0`` sends true greedy decoding instead, which the plan's
+figures do not describe.
 
 :func:`replay_responses` answers a request file from a recorded SampleTable with the replay engine
 (:class:`ttsplan.features.sampler.replay.ReplayEngine`): request ``n`` → the prompt's first ``n`` recorded
@@ -54,7 +56,7 @@ def build_batch_requests(allocations: pl.DataFrame | Sequence[Mapping], prompts:
                          target: str = "openai-batch", config: str | None = None, model: str | None = None,
                          temperature: float = 0.7, top_p: float = 1.0, max_tokens: int = 512,
                          seed: int | None = None, logprobs: bool = True, endpoint: str = "chat",
-                         stop: Sequence[str] | None = None) -> list[dict]:
+                         stop: Sequence[str] | None = None, greedy_temperature: float | None = None) -> list[dict]:
     """One request per allocated prompt of one configuration (``config``; needed when there are several)."""
     problems = []
     if target not in TARGETS:
@@ -105,7 +107,8 @@ def build_batch_requests(allocations: pl.DataFrame | Sequence[Mapping], prompts:
         else:
             body["prompt"] = p.prompt
         body["n"] = n
-        body["temperature"] = 0.0 if greedy else float(temperature)
+        body["temperature"] = float(greedy_temperature) if greedy and greedy_temperature is not None \
+            else float(temperature)
         body["top_p"] = float(top_p)
         body["max_completion_tokens" if (target == "openai-batch" and endpoint == "chat") else "max_tokens"] = int(max_tokens)
         if logprobs:
