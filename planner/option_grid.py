@@ -7,11 +7,14 @@ and per prompt, the expected accuracy, samples and output tokens:
   N-subsets, ties broken uniformly; :func:`ttsplan.features.estimators.prompt_curves`), N samples,
   N × the prompt's mean output tokens;
 * adaptive policies — replayed through :class:`~ttsplan.planner.adaptive.AdaptiveSession` (the object
-  ``ttsplan run`` executes) over ``orders`` random sample orders, averaged per prompt.
+  ``ttsplan run`` executes) over ``orders`` random sample orders, averaged per prompt; by default the
+  ``regret`` rule (:class:`~ttsplan.planner.stopping.RegretRule`) at each threshold of
+  ``ADAPTIVE_THRESHOLDS["regret"]``.
 
-No candidate has fitted parameters, so a prompt's scores do not depend on the other prompts; what is
-fitted is the *choice* among candidates, which :mod:`ttsplan.planner.crossfit` validates on held-out
-prompts. ``n_max`` is the most samples recorded for every prompt; nothing is planned beyond it.
+No candidate has fitted parameters (the regret rule's flip cost is a fixed constant), so a prompt's
+scores do not depend on the other prompts; what is fitted is the *choice* among candidates, which
+:mod:`ttsplan.planner.crossfit` validates on held-out prompts. ``n_max`` is the most samples recorded
+for every prompt; nothing is planned beyond it.
 
 >>> import polars as pl
 >>> from ttsplan.features.schema import validate_sample_table
@@ -37,15 +40,19 @@ from ttsplan.planner.adaptive import AdaptiveSession
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
 from ttsplan.planner.replay import ConfigSamples, prepare
 from ttsplan.planner.stopping import HORIZON_MAX_N
+from ttsplan.planner.stopping import RULES as RULE_CLASSES
 
 #: thresholds of the adaptive candidates (per rule)
 ADAPTIVE_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "horizon": (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995),
     "beta": (0.8, 0.85, 0.9, 0.95, 0.97, 0.99),
+    "regret": (0.8, 0.9, 0.94, 0.96, 0.97, 0.98, 0.986, 0.99, 0.994, 0.996, 0.998),
 }
 DEFAULT_ORDERS = 16
-#: adaptive rule families among the default candidates
-RULES: tuple[str, ...] = ("horizon",)
+#: adaptive rule families among the default candidates. ``regret`` replaced ``horizon``: on held-out
+#: prompts (benchmarks/plan_holdout.py) it saves more samples at an equal or smaller accuracy drop
+#: (docs/adaptive.md, "Regret rule"); pass ``rules=("horizon",)`` to :func:`_candidates` for the old set.
+RULES: tuple[str, ...] = ("regret",)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ FIXED_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 
 def _candidates(n_max: int, rules: Sequence[str] = RULES) -> list[Policy]:
     out: list[Policy] = [FixedPolicy("majority", n) for n in sorted({*(g for g in FIXED_GRID if g < n_max), n_max})]
     for rule in rules:
-        if rule != "horizon" or n_max <= HORIZON_MAX_N:
+        if not RULE_CLASSES[rule].uses_horizon or n_max <= HORIZON_MAX_N:
             out += [AdaptivePolicy(rule, t, 1, n_max) for t in ADAPTIVE_THRESHOLDS[rule]]
     return out
 

@@ -28,8 +28,8 @@ from ttsplan.features.errors import TtsplanError, did_you_mean
 
 #: strategies a fixed policy can run and the planner can score exactly on a labeled table
 FIXED_STRATEGIES: tuple[str, ...] = ("majority",)
-#: stopping rules an adaptive policy can use (both need only answers, no rewards)
-ADAPTIVE_RULES: tuple[str, ...] = ("horizon", "beta")
+#: stopping rules an adaptive policy can use (all need only answers, no rewards)
+ADAPTIVE_RULES: tuple[str, ...] = ("horizon", "beta", "regret")
 
 
 def _is_int(x: Any) -> bool:

@@ -29,6 +29,10 @@ budget     a global budget of ``threshold`` samples per prompt on       samples/
            average; a prompt settles at horizon confidence ≥ 0.95;
            what settled prompts leave goes to the open ones, least
            settled first when the budget runs short
+regret     1 − E[regret of stopping now vs. the vote at the cap] ≥     1 − regret 0.99   1
+           threshold, same posterior as horizon; regret = the share
+           the cap's winner would gain over the current leader +
+           0.1 per changed answer (ours; the planner's default)
 =========  ==========================================================  ================  ======
 
 Beta criterion, exactly: with top count a and runner-up count b,
@@ -43,7 +47,7 @@ Four unanimous votes give 31/32 = 0.969 ≥ 0.95, three give 15/16 = 0.9375.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -61,6 +65,10 @@ HORIZON_MAX_N = 100
 
 #: horizon confidence at which the budget rule treats a prompt as settled.
 BUDGET_SETTLED = 0.95
+
+#: regret rule: the cost of a changed answer, in accuracy, on top of the expected share gain (fixed,
+#: not fitted; 0.05 … 0.3 measure alike on held-out prompts, 0 is clearly worse — docs/adaptive.md).
+REGRET_FLIP_COST = 0.1
 
 
 def beta_confidence(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
@@ -84,21 +92,15 @@ def beta_table(max_n: int) -> np.ndarray:
     return table
 
 
-@lru_cache(maxsize=256)
-def horizon_table(horizon: int, tie: float = 0.5) -> np.ndarray:
-    """``T[a, b, n]``: probability that the current leader (a votes; runner-up b; n samples so far,
-    the other n − a − b on other answers or none) still leads after the remaining ``horizon − n``
-    samples, ties counting ``tie``. Posterior predictive of Dirichlet(a+1, b+1, n−a−b+1) over
-    (leader, runner-up, rest) — a Dirichlet-multinomial race; entries with a < b or a + b > n are 0.
+def _race(horizon: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per n = 0..horizon: the Dirichlet-multinomial race of :func:`horizon_table` and :func:`regret_table`.
 
-    >>> T = horizon_table(4)
-    >>> float(T[4, 0, 4])  # nothing left to draw
-    1.0
-    >>> round(float(T[1, 0, 3]), 4)  # 1 vote, 2 null samples, 1 draw left: 2/6 + 3/6 + ½·1/6
-    0.9167
+    Yields ``(n, a, b, prob, d, total)``: the valid states (``a`` leader votes ≥ ``b`` runner-up votes,
+    a + b ≤ n) as int arrays, ``prob[s, x, y]`` = P(the m = horizon − n remaining samples bring x to the
+    leader, y to the runner-up) under Dirichlet(a+1, b+1, n−a−b+1), the final lead ``d = (a+x) − (b+y)``
+    and ``total = n + 3 + m`` (the posterior-predictive pseudo-count after the horizon).
     """
     H = int(horizon)
-    T = np.zeros((H + 1, H + 1, H + 1))
     for n in range(H + 1):
         m = H - n
         a, b = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
@@ -119,8 +121,57 @@ def horizon_table(horizon: int, tie: float = 0.5) -> np.ndarray:
               + special.gammaln(ol + z) - special.gammaln(ol))
         prob = np.where(ok, np.exp(lp), 0.0)
         d = (a.reshape(shape) + x) - (b.reshape(shape) + y)
-        val = (prob * (d > 0)).sum(axis=(1, 2)) + tie * (prob * (d == 0)).sum(axis=(1, 2))
-        T[a.astype(int), b.astype(int), n] = val
+        yield n, a.astype(int), b.astype(int), prob, d, A.reshape(shape) + m
+
+
+@lru_cache(maxsize=256)
+def horizon_table(horizon: int, tie: float = 0.5) -> np.ndarray:
+    """``T[a, b, n]``: probability that the current leader (a votes; runner-up b; n samples so far,
+    the other n − a − b on other answers or none) still leads after the remaining ``horizon − n``
+    samples, ties counting ``tie``. Posterior predictive of Dirichlet(a+1, b+1, n−a−b+1) over
+    (leader, runner-up, rest) — a Dirichlet-multinomial race; entries with a < b or a + b > n are 0.
+
+    >>> T = horizon_table(4)
+    >>> float(T[4, 0, 4])  # nothing left to draw
+    1.0
+    >>> round(float(T[1, 0, 3]), 4)  # 1 vote, 2 null samples, 1 draw left: 2/6 + 3/6 + ½·1/6
+    0.9167
+    """
+    H = int(horizon)
+    T = np.zeros((H + 1, H + 1, H + 1))
+    for n, a, b, prob, d, _ in _race(H):
+        T[a, b, n] = (prob * (d > 0)).sum(axis=(1, 2)) + tie * (prob * (d == 0)).sum(axis=(1, 2))
+    T.setflags(write=False)
+    return T
+
+
+@lru_cache(maxsize=256)
+def regret_table(horizon: int, flip_cost: float = REGRET_FLIP_COST) -> np.ndarray:
+    """``T[a, b, n]`` = 1 − regret of stopping now instead of voting over all ``horizon`` samples, in the
+    Dirichlet-multinomial race of :func:`horizon_table` (leader a, runner-up b, n samples so far):
+
+    regret = E[(p_B − p_A) · 1{B wins at the horizon}] + ``flip_cost`` · P(B wins at the horizon),
+
+    p_A, p_B the two answers' true shares (posterior Dirichlet(a+1, b+1, n−a−b+1)), a tie at the horizon
+    counting ½. The first term is the vote share the horizon's winner would gain over the answer kept
+    now — the expected accuracy lost if an answer is right with probability its share; a flip by a
+    hair costs little, a flip by a wide margin much. The second charges each changed answer, which is
+    what makes a shortfall against the full vote noisy to estimate. For integer states the first term
+    is exact: E[p_B − p_A | x, y] = ((b+1+y) − (a+1+x)) / (n + 3 + m). Invalid entries are 0.
+
+    >>> T = regret_table(2, flip_cost=0.1)
+    >>> round(float(T[1, 0, 1]), 6)  # 1 draw left: runner-up w.p. 1/4 → tie (½ flip, equal shares)
+    0.9875
+    >>> round(float(regret_table(3, 0.0)[1, 0, 1]), 6)  # 2 left: B twice w.p. 1/10 → gain (3−2)/6
+    0.983333
+    """
+    H = int(horizon)
+    T = np.zeros((H + 1, H + 1, H + 1))
+    for n, a, b, prob, d, total in _race(H):
+        lose = d < 0
+        gain = (prob * lose * (-d / total)).sum(axis=(1, 2))
+        flip = (prob * lose).sum(axis=(1, 2)) + 0.5 * (prob * (d == 0)).sum(axis=(1, 2))
+        T[a, b, n] = 1.0 - gain - float(flip_cost) * flip
     T.setflags(write=False)
     return T
 
@@ -288,6 +339,51 @@ class HorizonRule(StoppingRule):
         return horizon_confidence(s, idx) >= self.threshold
 
 
+def regret_confidence(s: Any, idx: np.ndarray, flip_cost: float = REGRET_FLIP_COST) -> np.ndarray:
+    """:func:`regret_table` looked up per prompt, the horizon being each prompt's cap."""
+    h = s.cap[idx]
+    top, second, n = s.top[idx], s.second[idx], np.minimum(s.n[idx], h)
+    out = np.empty(idx.size)
+    for H in np.unique(h).tolist():
+        sel = h == H
+        T = regret_table(int(H), flip_cost)
+        out[sel] = T[np.minimum(top[sel], H), np.minimum(second[sel], H), n[sel]]
+    return out
+
+
+@dataclass(frozen=True)
+class RegretRule(StoppingRule):
+    """Expected-regret stop: 1 − regret ≥ threshold, regret = the vote share the cap's winner would gain
+    over the current leader plus ``REGRET_FLIP_COST`` per changed answer (:func:`regret_table`).
+
+    Unlike ``horizon`` (which charges every possible change of answer alike) it lets a prompt whose
+    top two answers are close stop early: a flip between near-equal answers costs little accuracy.
+    Same posterior and state as ``horizon`` (top, second, n, the prompt's cap); no fitted parameters.
+
+    >>> from types import SimpleNamespace  # the session's state arrays, two prompts with cap 40
+    >>> s = SimpleNamespace(top=np.array([3, 10]), second=np.array([0, 9]), n=np.array([3, 19]),
+    ...                     cap=np.array([40, 40]))  # 3 of 3 unanimous; a 10-9 race after 19
+    >>> [round(float(c), 4) for c in RegretRule().confidence(s, np.arange(2))]
+    [0.9873, 0.9249]
+    >>> [round(float(c), 4) for c in HorizonRule().confidence(s, np.arange(2))]  # P(the leader holds)
+    [0.9486, 0.6229]
+    >>> RegretRule(0.98).stop_mask(s, np.arange(2)).tolist()
+    [True, False]
+    """
+
+    threshold: float = 0.99
+    min_n: int = 1
+    uses_horizon: ClassVar[bool] = True
+    name: ClassVar[str] = "regret"
+    knob: ClassVar[str] = "1 - expected regret"
+
+    def confidence(self, s: Any, idx: np.ndarray) -> np.ndarray:
+        return regret_confidence(s, idx)
+
+    def stop_mask(self, s: Any, idx: np.ndarray) -> np.ndarray:
+        return regret_confidence(s, idx) >= self.threshold
+
+
 @dataclass(frozen=True)
 class EscRule(StoppingRule):
     """Early-Stopping Self-Consistency: stop at a window boundary when the window is unanimous."""
@@ -427,7 +523,7 @@ class BudgetRule(StoppingRule):
 
 
 RULES: dict[str, type[StoppingRule]] = {r.name: r for r in (BetaRule, HorizonRule, EscRule, WeightedRule,
-                                                             PilotRule, BudgetRule)}
+                                                             PilotRule, BudgetRule, RegretRule)}
 RULE_NAMES: tuple[str, ...] = tuple(RULES)
 
 
@@ -440,7 +536,7 @@ def make_rule(name: str | StoppingRule, threshold: float | None = None, *, min_n
     >>> make_rule("betta")
     Traceback (most recent call last):
     ...
-    ttsplan.features.errors.TtsplanError: rule must be one of beta, horizon, esc, weighted, pilot, budget, got 'betta'. Did you mean "beta"?
+    ttsplan.features.errors.TtsplanError: rule must be one of beta, horizon, esc, weighted, pilot, budget, regret, got 'betta'. Did you mean "beta"?
     """
     if isinstance(name, StoppingRule):
         return name
@@ -473,9 +569,11 @@ SWEEP_GRIDS: dict[str, tuple[float, ...]] = {
     "weighted": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995),
     "pilot": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995),
     "budget": (4, 6, 8, 10, 12, 14, 16, 20),
+    "regret": (0.8, 0.9, 0.94, 0.96, 0.97, 0.98, 0.986, 0.99, 0.994, 0.996, 0.998),
 }
 
 __all__ = ["StoppingRule", "BetaRule", "EscRule", "WeightedRule", "PilotRule", "BudgetRule", "RULES",
            "RULE_NAMES", "SWEEP_GRIDS", "make_rule", "rule_from_dict", "beta_confidence", "beta_table",
-           "HorizonRule", "horizon_table", "horizon_confidence",
+           "HorizonRule", "horizon_table", "horizon_confidence", "RegretRule", "regret_table",
+           "regret_confidence", "REGRET_FLIP_COST",
            "majority_accuracy", "race_accuracy", "fit_beta_prior", "SuccessEstimate", "BUDGET_SETTLED", "HORIZON_MAX_N"]
