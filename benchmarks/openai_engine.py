@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ttsplan.features.sampler import SamplerConfig
-from ttsplan.features.sampler.openai import LLAMA_CPP_PLAIN, LlamaServer, OpenAIEngine
+from ttsplan.features.sampler.llama_server import LlamaServer
+from ttsplan.features.sampler.openai import LLAMA_CPP_PLAIN, OpenAIEngine
 from ttsplan.features.tasks import format_prompt, make_tasks
 
 

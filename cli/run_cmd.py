@@ -4,12 +4,13 @@ torch / transformers / vllm / httpx are imported only when the command runs.
 """
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.engines import build_engine
+from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError
 
 HELP = """Execute a plan: sample each planned prompt up to its allocated N with an engine, let an adaptive
@@ -29,21 +30,6 @@ Example:
 
     ttsplan run plan.json --prompts tasks:larger:64 --shots 3 --engine hf --adaptive esc --threshold 4 --out out/run-hf
 """
-
-
-def _extra_body(text: str | None) -> dict | None:
-    """Parse --extra-body JSON (an object)."""
-    if text is None:
-        return None
-    import json
-
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TtsplanError(f"--extra-body must be a JSON object, got a parse error ({exc.msg}) in {text!r}.") from None
-    if not isinstance(obj, dict):
-        raise TtsplanError(f"--extra-body must be a JSON object, got {type(obj).__name__}.")
-    return obj
 
 
 @user_errors
@@ -82,8 +68,7 @@ def run_cmd(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from ttsplan.cli.sample_cmd import _load_prompts
-    from ttsplan.features.sampler import SamplerConfig, make_engine
+    from ttsplan.features.sampler import SamplerConfig
     from ttsplan.planner.policy_plan import PolicyPlan, read_plan
     from ttsplan.planner.run import run_plan
 
@@ -91,7 +76,7 @@ def run_cmd(
         raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "
                            "`ttsplan plan ... --out plan.json`.")
     the_plan = read_plan(plan.read_text())
-    plist, is_tasks = _load_prompts(prompts, shots, seed)
+    plist, is_tasks = load_prompts(prompts, shots, seed)
     if isinstance(the_plan, PolicyPlan):  # a policy applies to any prompts of the task
         chosen = the_plan.config(config)
         policy, config = chosen.policy, chosen.config
@@ -102,22 +87,11 @@ def run_cmd(
         from ttsplan.planner.plan import check_prompts_match
 
         check_prompts_match(the_plan, plist, config or the_plan.recommended_config)
-    stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
-    if engine == "openai":
-        eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,
-                          concurrency=concurrency, top_logprobs=None if top_logprobs < 0 else top_logprobs,
-                          extra_body=_extra_body(extra_body))
-        eng.check()
-    elif base_url is not None:
+    stops = stop_strings(stop, is_tasks)
+    if base_url is not None and engine != "openai":
         raise TtsplanError(f"--base-url must go with --engine openai, got --engine {engine}.")
-    elif engine == "replay":
-        if not model:
-            raise TtsplanError("--model must be a recorded SampleTable for --engine replay, got none.")
-        eng = make_engine("replay", table=model, config=config)
-    elif engine == "hf":
-        eng = make_engine("hf", model, device=device)
-    else:
-        eng = make_engine(engine, model)
+    eng = build_engine(engine, model, config=config, device=device, base_url=base_url, api_key_env=api_key_env,
+                       chat=chat, concurrency=concurrency, top_logprobs=top_logprobs, extra_body=extra_body)
     cfg = SamplerConfig(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                         stop=stops, reward=reward, keep_text=not no_text)
 

@@ -4,7 +4,6 @@ torch / transformers / vllm are imported only when the command runs.
 """
 from __future__ import annotations
 
-import codecs
 import math
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Optional
 import typer
 
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
+from ttsplan.cli.engines import build_engine
+from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError
 
 HELP = """Sample k completions per prompt and write a graded SampleTable (parquet shards).
@@ -30,25 +31,6 @@ Example:
 
     ttsplan sample ../shared/data/problems/gsm8k_test.jsonl --engine vllm --model Qwen/Qwen2.5-0.5B-Instruct --k 64 --out out/gsm8k --shard 0/4
 """
-
-
-def _load_prompts(spec: str, shots: int, seed: int):
-    from ttsplan.features.tasks import FAMILIES, format_prompt, make_tasks, read_prompts
-
-    if spec.startswith("tasks:"):
-        parts = spec.split(":")
-        family = parts[1] if len(parts) > 1 else ""
-        try:
-            n = int(parts[2]) if len(parts) > 2 else 64
-        except ValueError:
-            raise TtsplanError(f"PROMPTS must be tasks:FAMILY[:N] with an integer N, got {spec!r}.") from None
-        if family not in FAMILIES:
-            from ttsplan.features.errors import did_you_mean
-
-            raise TtsplanError(f"PROMPTS task family must be one of {', '.join(FAMILIES)}, got {family!r}."
-                               f"{did_you_mean(family, FAMILIES)}")
-        return [format_prompt(p, shots, seed=seed) for p in make_tasks(family, n, seed=seed)], True
-    return read_prompts(spec, shots=shots), False
 
 
 @user_errors
@@ -82,35 +64,17 @@ def sample(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from ttsplan.features.sampler import (
-        SamplerConfig,
-        ValidationSampler,
-        make_engine,
-        parse_shard,
-    )
+    from ttsplan.features.sampler import SamplerConfig, ValidationSampler, parse_shard
 
     check_sample_options(engine=engine, model=model, k=k, temperature=temperature, top_p=top_p,
                          max_new_tokens=max_new_tokens, max_prompts=max_prompts, shots=shots,
                          batch_prompts=batch_prompts, reward=reward, concurrency=concurrency,
                          top_logprobs=top_logprobs, out=out)
     shard_t = parse_shard(shard)
-    plist, is_tasks = _load_prompts(prompts, shots, seed)
-    stops = (codecs.decode(stop, "unicode_escape"),) if stop else (("\n",) if is_tasks else ())
-    if engine == "replay":
-        if not model:
-            raise TtsplanError("--model must be a recorded SampleTable for --engine replay, got none.")
-        eng = make_engine("replay", table=model, config=config)
-    elif engine == "openai":  # see docs/openai-engine.md
-        from ttsplan.cli.run_cmd import _extra_body
-
-        eng = make_engine("openai", model, base_url=base_url, api_key_env=api_key_env, chat=chat,
-                          concurrency=concurrency, top_logprobs=None if top_logprobs < 0 else top_logprobs,
-                          extra_body=_extra_body(extra_body))
-        eng.check()
-    elif engine == "hf":
-        eng = make_engine("hf", model, device=device)
-    else:
-        eng = make_engine(engine, model)
+    plist, is_tasks = load_prompts(prompts, shots, seed)
+    stops = stop_strings(stop, is_tasks)
+    eng = build_engine(engine, model, config=config, device=device, base_url=base_url, api_key_env=api_key_env,
+                       chat=chat, concurrency=concurrency, top_logprobs=top_logprobs, extra_body=extra_body)
     label = config or (f"{eng.model_name}/{Path(prompts).stem if not is_tasks else prompts.split(':')[1]}"
                        f"/{shots}shot/T{temperature:g}")
     cfg = SamplerConfig(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,

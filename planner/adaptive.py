@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -433,6 +433,54 @@ class AdaptiveSession:
         except json.JSONDecodeError as exc:
             raise TtsplanError(f"session state must be JSON, got a parse error ({exc}).") from None
         return cls.from_dict(d)
+
+    # -- resume from recorded samples ----------------------------------------------------------------
+    def restore(self, rows: pl.DataFrame | Iterable[Mapping[str, Any]]) -> AdaptiveSession:
+        """Tell already-recorded samples, in order: rebuild the state a run had reached (resume).
+
+        ``rows`` (a SampleTable or mappings) carry ``prompt_id``, ``sample_idx``, ``answer`` (``None``: no
+        answer) or, without an ``answer``, ``answer_code`` (``-1``: no answer), and optionally
+        ``reward`` (in [0, 1]: the weighted rule's vote weight) and ``output_tokens`` (or ``tokens``).
+        Each row's ``sample_idx`` must be its prompt's next sample (the samples told so far, then the
+        rows before it), so a new session restored from every row equals the session that was told
+        them, and a session from :meth:`from_dict` takes the rows recorded after its snapshot. A row
+        resolves a pending sample of its prompt; :meth:`cancel_pending` forgets the rest. The order and
+        the prompts are checked before any row is told (on an error the session is unchanged).
+
+        >>> s = AdaptiveSession("beta", ["a", "b"], max_n=4).restore(
+        ...     [{"prompt_id": "a", "sample_idx": 0, "answer": "4"}, {"prompt_id": "a", "sample_idx": 1, "answer": "4"}])
+        >>> s.n.tolist(), s.result()["answer"].to_list()
+        ([2, 0], ['4', None])
+        """
+        records = list(rows.iter_rows(named=True)) if isinstance(rows, pl.DataFrame) else [dict(r) for r in rows]
+        problems: list[str] = []
+        after: dict[int, int] = {}  # prompt index -> samples once the rows so far are told
+        for r in records:
+            i = self._index.get(str(r.get("prompt_id")))
+            if i is None:
+                problems.append(f"prompt {r.get('prompt_id')!r}, which is not one of the session's prompts")
+                continue
+            j = after.get(i, int(self.n[i]))
+            got = r.get("sample_idx")
+            if got is not None and int(got) != j:
+                problems.append(f"sample {got} of {r['prompt_id']!r} where sample {j} was expected")
+            elif j >= self.max_n:
+                problems.append(f"sample {j} of {r['prompt_id']!r}, beyond max_n={self.max_n}")
+            after[i] = j + 1
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise TtsplanError(f"rows must continue each prompt's samples in order, got {'; '.join(problems[:3])}"
+                               f"{more}. Restore the rows of one run, in the order they were recorded.")
+        for r in records:
+            tokens = r.get("output_tokens", r.get("tokens"))
+            if "answer" in r or "answer_code" not in r:
+                self.tell(r["prompt_id"], r.get("answer"), reward=r.get("reward"), tokens=tokens)
+            else:
+                reward = r.get("reward")
+                self.tell_many(np.array([self._idx(r["prompt_id"])]), np.array([int(r["answer_code"])]),
+                               None if reward is None else np.array([reward], float),
+                               None if tokens is None else np.array([tokens], np.int64))
+        return self
 
 
 __all__ = ["AdaptiveSession", "REASONS", "SCHEMA_VERSION"]

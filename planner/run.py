@@ -4,15 +4,16 @@
 ``replay``). Every planned prompt gets at most its allocated N samples (the session's ``caps``); an
 :class:`~ttsplan.planner.adaptive.AdaptiveSession` with the chosen stopping rule decides, sample by sample,
 when a prompt has had enough (without a rule each prompt gets exactly its N). Many prompts are in
-flight at once: the ``openai`` engine streams one request per asked prompt (bounded by its
-``concurrency``) and feeds each answer back as it arrives; the in-process engines sample the asked
-prompts in batches of ``batch`` in a worker thread.
+flight at once, driven by the kind the engine declares: an ``async`` engine (``openai``) streams one
+request per asked prompt (bounded by its ``concurrency``) and each answer is told as it arrives;
+``batch`` engines (``hf``, ``vllm``, ``replay``) sample the asked prompts in batches of ``batch`` in a
+worker thread.
 
 Sample ``j`` of prompt ``p`` is always drawn with the seed of ``(seed, p, j)`` (``openai``: the per-sample
 seed :func:`~ttsplan.features.sampler.base.sample_seed`; ``hf`` / ``vllm``: the engine's own seed for the id
 ``"p#j"``; ``replay``: recorded sample ``j``), so the table does not depend on timing or batching.
 
-Output directory::
+Output directory (checkpoints: :mod:`ttsplan.features.sampler.checkpoint`)::
 
     OUT/run.json              parameters (checked on resume)
     OUT/parts/part-NNNNNN.parquet   samples, appended atomically in checkpoints
@@ -21,10 +22,15 @@ Output directory::
     OUT/result.parquet        one row per prompt: final answer, correct, samples, tokens, stop reason
     OUT/summary.json          accuracy (when gold answers are known) and cost
 
+This module is the policy loop only: ask the session → sample through the executor of the engine's
+kind (:func:`~ttsplan.features.sampler.executors.executor_for`) → build rows
+(:func:`~ttsplan.features.sampler.rows.sample_row`) and tell the session → checkpoint.
+
 Crash safety: a checkpoint first writes a new part file, then the session state naming it. On a
-rerun the session is restored from ``session.json``, samples of any part written after it are told
-again (their ``sample_idx`` must be the next index of their prompt), and samples that were in flight
-are re-asked with the same index and seed. Nothing is sampled twice and nothing is lost.
+rerun the session is restored from ``session.json``, the rows of any part written after it are
+replayed with :meth:`~ttsplan.planner.adaptive.AdaptiveSession.restore` (their ``sample_idx`` must be
+the next index of their prompt), and samples that were in flight are re-asked with the same index and
+seed. Nothing is sampled twice and nothing is lost.
 
 >>> import polars as pl, tempfile
 >>> from ttsplan.features.sampler import ReplayEngine, SamplerConfig
@@ -40,8 +46,6 @@ are re-asked with the same index and seed. Nothing is sampled twice and nothing 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -54,19 +58,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ttsplan.features.errors import SchemaError, TtsplanError
-from ttsplan.features.grading import extract_answer, grade
+from ttsplan.features.errors import SchemaError, TtsplanError, did_you_mean
+from ttsplan.features.grading import grade
 from ttsplan.features.io import write_atomic, write_parquet_atomic
-from ttsplan.features.sampler.base import Completion, SamplerConfig
-from ttsplan.features.sampler.runner import check_run_params
-from ttsplan.features.schema import SAMPLE_SCHEMA, validate_sample_table
+from ttsplan.features.sampler.base import Engine, SamplerConfig
+from ttsplan.features.sampler.checkpoint import ResumeRecord, check_run_params
+from ttsplan.features.sampler.executors import executor_for
+from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.tasks import Prompt
 from ttsplan.planner.adaptive import AdaptiveSession
 from ttsplan.planner.stopping import make_rule
 
 RUN_FILE = "run.json"
-SESSION_FILE = "session.json"
-PARTS = "parts"
 #: strategies whose final answer is the highest-reward sample rather than the vote.
 REWARD_PICK = ("best-of-n", "best-of-majority")
 
@@ -110,8 +113,6 @@ def plan_caps(plan: Any, config: str | None = None) -> tuple[str | None, dict[st
     configs = sorted({a.config for a in plan.allocations})
     cfg = config or plan.recommended_config
     if cfg not in configs:
-        from ttsplan.features.errors import did_you_mean
-
         raise TtsplanError(f"--config must be a configuration of the plan, got {cfg!r}. Plan configurations: "
                            f"{', '.join(configs)}.{did_you_mean(str(cfg), configs)}")
     allocs = [a for a in plan.allocations if a.config == cfg]
@@ -127,59 +128,9 @@ def _unit_reward(reward: float | None, kind: str) -> float | None:
     return float(max(reward, 0.0) / (1.0 + max(reward, 0.0)))
 
 
-# -- executors: how one engine samples (prompt, sample_idx) items ---------------------------------
-class _SyncExecutor:
-    """In-process engines (hf, vllm, replay): batches of items in a worker thread, one batch at a time."""
-
-    def __init__(self, engine: Any, cfg: SamplerConfig, batch: int):
-        self.engine, self.cfg, self.batch = engine, dataclasses.replace(cfg, k=1), batch
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> _SyncExecutor:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def chunks(self, items: list) -> list[list]:
-        return [items[i:i + self.batch] for i in range(0, len(items), self.batch)]
-
-    def _sample(self, items: list[tuple[Prompt, int]]) -> list[Completion]:
-        eng = self.engine
-        if eng.name == "replay":
-            return [eng.generate([p], dataclasses.replace(self.cfg, k=j + 1))[0][j] for p, j in items]
-        aliased = [dataclasses.replace(p, id=f"{p.id}#{j}") for p, j in items]
-        return [g[0] for g in eng.generate(aliased, self.cfg)]
-
-    async def run(self, items: list[tuple[Prompt, int]]) -> list[Completion]:
-        async with self._lock:
-            return await asyncio.to_thread(self._sample, items)
-
-
-class _OpenAIExecutor:
-    """The openai engine: one request per item on a shared client; the engine bounds concurrency."""
-
-    def __init__(self, engine: Any, cfg: SamplerConfig):
-        self.engine, self.cfg = engine, dataclasses.replace(cfg, k=1)
-        self._session: Any = None
-
-    async def __aenter__(self) -> _OpenAIExecutor:
-        self._session = await self.engine.session().__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._session.__aexit__(*exc)
-
-    def chunks(self, items: list) -> list[list]:
-        return [[x] for x in items]
-
-    async def run(self, items: list[tuple[Prompt, int]]) -> list[Completion]:
-        return [await self._session.sample(p, j, self.cfg) for p, j in items]
-
-
 # -- the run ---------------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, caps: dict[str, int], strategies: dict[str, str], prompts: Sequence[Prompt], engine: Any,
+    def __init__(self, caps: dict[str, int], strategies: dict[str, str], prompts: Sequence[Prompt], engine: Engine,
                  out_dir: Path, config: str, rule: str | None, threshold: float | None, min_n: int | None,
                  budget: int | None, sampling: SamplerConfig, batch: int, checkpoint_every: int,
                  checkpoint_s: float, progress: Callable[[RunProgress], None] | None):
@@ -203,7 +154,7 @@ class _Run:
         self.batch, self.checkpoint_every, self.checkpoint_s = batch, checkpoint_every, checkpoint_s
         self.progress = progress
         self.rows: list[dict] = []      # told, not yet written
-        self.parts: list[str] = []
+        self.record = ResumeRecord(out_dir)
         self.resumed = 0
 
     # params / session ---------------------------------------------------------------------------
@@ -224,30 +175,19 @@ class _Run:
                                caps=self.caps, budget=self.budget)
 
     def open_or_resume(self) -> AdaptiveSession:
-        params = self.params()
-        check_run_params(self.out / RUN_FILE, params, self.out)
-        sess_file = self.out / SESSION_FILE
-        if sess_file.exists():
-            state = json.loads(sess_file.read_text())
-            session = AdaptiveSession.from_dict(state["session"])
-            self.parts = list(state["parts"])
-        else:
-            session = self.new_session()
-        on_disk = sorted(p.name for p in (self.out / PARTS).glob("part-*.parquet")) if (self.out / PARTS).exists() else []
-        known = set(self.parts)
-        late = [name for name in on_disk if name not in known]
-        for name in late:  # written after the last session checkpoint: tell them again, in order
-            df = pl.read_parquet(self.out / PARTS / name)
-            for r in df.iter_rows(named=True):
-                i = session._idx(r["prompt_id"])
-                if int(session.n[i]) != r["sample_idx"]:
-                    raise TtsplanError(f"{self.out} must hold consistent checkpoints, got sample "
-                                       f"{r['sample_idx']} of {r['prompt_id']!r} in {name} where sample "
-                                       f"{int(session.n[i])} was expected. Use another --out directory.")
-                session.pending[i] = 0
-                session.tell(r["prompt_id"], r["answer"], reward=self._reward_of(r["reward"]),
-                             tokens=r["output_tokens"])
-            self.parts.append(name)
+        check_run_params(self.out / RUN_FILE, self.params(), self.out)
+        state = self.record.load()
+        session = AdaptiveSession.from_dict(state) if state is not None else self.new_session()
+        late = self.record.unrecorded()
+        for name in late:  # written after the last session checkpoint: replay their rows, in order
+            rows = [{**r, "reward": self._reward_of(r["reward"])}
+                    for r in self.record.read_part(name).iter_rows(named=True)]
+            try:
+                session.restore(rows)
+            except TtsplanError as exc:
+                raise TtsplanError(f"{self.out} must hold consistent checkpoints, got {name} that does not "
+                                   f"continue the session: {exc} Use another --out directory.") from None
+            self.record.adopt(name)
         session.cancel_pending()  # requests lost in a crash are asked again, with the same index and seed
         self.resumed = int(session.used)
         if late:
@@ -262,49 +202,31 @@ class _Run:
         return self.rule_name in ("weighted",)
 
     def save_session(self, session: AdaptiveSession) -> None:
-        write_atomic(self.out / SESSION_FILE, json.dumps({"session": session.to_dict(), "parts": self.parts},
-                                                         separators=(",", ":")))
+        self.record.save(session.to_dict())
 
     def checkpoint(self, session: AdaptiveSession) -> None:
         """Write told samples as a new part, then the session state that includes it."""
         if not self.rows:
             return
-        name = f"part-{len(self.parts):06d}.parquet"
-        df = pl.DataFrame(self.rows, schema=SAMPLE_SCHEMA)
-        write_parquet_atomic(df, self.out / PARTS / name, metadata={
-            **self.params(), "engine_provenance": self.engine.provenance(),
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
-        self.parts.append(name)
+        self.record.write_part(self.rows, {**self.params(), "engine_provenance": self.engine.provenance()})
         self.rows = []
         self.save_session(session)
 
     # sampling -----------------------------------------------------------------------------------
-    def row(self, i: int, j: int, c: Completion) -> dict:
-        p = self.prompts[i]
-        answer = extract_answer(c.text, p.kind)
-        return {"config": self.config, "model": self.engine.model_name, "dataset": p.dataset, "prompt_id": p.id,
-                "sample_idx": j, "answer": answer,
-                "correct": grade(answer, p.answer) if p.answer is not None else None,
-                "output_tokens": c.output_tokens, "prompt_tokens": c.prompt_tokens, "logprob": c.logprob,
-                "entropy": c.entropy, "reward": c.reward, "finish_reason": c.finish_reason,
-                "text": c.text if self.sampling.keep_text else None}
-
     async def drive(self, session: AdaptiveSession) -> None:
-        ex = (_OpenAIExecutor(self.engine, self.sampling) if self.engine.name == "openai"
-              else _SyncExecutor(self.engine, self.sampling, self.batch))
+        ex = executor_for(self.engine, self.sampling, self.batch)
         start = last_flush = time.perf_counter()
         tokens = int(session.tokens_used)
-        inflight: dict[asyncio.Task, list[tuple[Prompt, int, int]]] = {}
+        inflight: dict[asyncio.Task, list[tuple[Prompt, int]]] = {}
         error: BaseException | None = None
         since_flush = 0
         async with ex:
             while True:
                 if error is None:
                     idx = session.ask_idx()
-                    items = [(self.prompts[i], int(session.n[i]), int(i)) for i in idx.tolist()]
-                    for chunk in ex.chunks(items):
-                        task = asyncio.ensure_future(ex.run([(p, j) for p, j, _ in chunk]))
-                        inflight[task] = chunk
+                    requests = [(self.prompts[i], int(session.n[i])) for i in idx.tolist()]  # (prompt, sample_idx)
+                    for chunk in ex.chunks(requests):
+                        inflight[asyncio.ensure_future(ex.run(chunk))] = chunk
                 if not inflight:
                     break
                 done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
@@ -313,10 +235,11 @@ class _Run:
                     if t.cancelled() or t.exception() is not None:
                         error = error or (t.exception() if not t.cancelled() else asyncio.CancelledError())
                         continue
-                    for (p, j, i), c in zip(chunk, t.result()):
-                        self.rows.append(self.row(i, j, c))
-                        r = self.rows[-1]
-                        session.tell(p.id, r["answer"], reward=self._reward_of(c.reward), tokens=c.output_tokens)
+                    for (p, j), c in zip(chunk, t.result()):
+                        row = sample_row(p, j, c, config=self.config, model=self.engine.model_name,
+                                         keep_text=self.sampling.keep_text)
+                        self.rows.append(row)
+                        session.tell(p.id, row["answer"], reward=self._reward_of(c.reward), tokens=c.output_tokens)
                         tokens += c.output_tokens
                         since_flush += 1
                 if error is not None and inflight:
@@ -342,12 +265,9 @@ class _Run:
 
     # outputs ------------------------------------------------------------------------------------
     def finish(self, session: AdaptiveSession, elapsed_s: float) -> RunResult:
-        files = [self.out / PARTS / n for n in self.parts]
-        if files:
-            table = validate_sample_table(pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed"))
-        else:
-            table = validate_sample_table(pl.DataFrame(schema=SAMPLE_SCHEMA))
-        write_parquet_atomic(table, self.out / "samples.parquet", metadata={**self.params(), "parts": self.parts})
+        table = self.record.table()
+        write_parquet_atomic(table, self.out / "samples.parquet",
+                             metadata={**self.params(), "parts": self.record.parts})
         res = session.result()
         if self.rule_name is None:  # fixed N: every stop is the plan's cap
             res = res.with_columns(pl.when(pl.col("stopped") == "rule").then(pl.lit("cap"))
@@ -398,7 +318,7 @@ class _Run:
         return RunResult(table, result, summary, self.out)
 
 
-def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Any, out_dir: str | Path, *, config: str | None = None,
+def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Engine, out_dir: str | Path, *, config: str | None = None,
              rule: str | None = None, threshold: float | None = None, min_n: int | None = None,
              budget: int | None = None, sampling: SamplerConfig | None = None, batch: int = 8,
              checkpoint_every: int = 32, checkpoint_s: float = 10.0,

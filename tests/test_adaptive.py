@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import integrate
 
@@ -288,3 +289,90 @@ def test_cancel_pending_reissues_lost_requests():
     assert r.ask() == ["a"]
     r.cancel_pending()
     assert r.ask() == ["a", "b"]
+
+
+# -- restore: rebuild a session from recorded rows (ttsplan run's resume) ----------------------------------
+def _assert_same_state(a: AdaptiveSession, b: AdaptiveSession) -> None:
+    """Every numpy state array (whatever the session holds), the counters and the answer book agree."""
+    arrays_a = {k: v for k, v in vars(a).items() if isinstance(v, np.ndarray)}
+    arrays_b = {k: v for k, v in vars(b).items() if isinstance(v, np.ndarray)}
+    assert arrays_a.keys() == arrays_b.keys() and {"n", "pending", "counts", "top", "second", "reason"} <= set(arrays_a)
+    for k, v in arrays_a.items():
+        assert v.dtype == arrays_b[k].dtype and v.shape == arrays_b[k].shape, k
+        np.testing.assert_array_equal(v, arrays_b[k], err_msg=k)
+    for k in ("used", "tokens_used", "prior", "_answers", "_codes"):
+        assert getattr(a, k) == getattr(b, k), k
+
+
+def _live_rows(rule: str, ids: list[str], seed: int, snapshot_after: int | None = None):
+    """Drive a session with ask/tell (random answers, some unparsable, rewards, tokens) to the end.
+
+    Returns the session, the rows it was told in order, and (with ``snapshot_after``) a ``to_dict``
+    snapshot taken after that many tells with requests still in flight plus the rows told after it.
+    """
+    rng = np.random.default_rng(seed)
+    feed = {pid: [None if x == 3 else str(x) for x in rng.choice(4, 20, p=[0.55, 0.25, 0.1, 0.1])] for pid in ids}
+    rewards = {pid: rng.random(20).round(3).tolist() for pid in ids}
+    s = AdaptiveSession(rule, ids, max_n=20, budget=350, token_budget=10**6)
+    rows, snap, told = [], None, 0
+    while batch := s.ask():
+        for pid in batch:
+            if snapshot_after is not None and told == snapshot_after:
+                snap = (s.to_dict(), len(rows))
+            j = int(s.n[ids.index(pid)])
+            s.tell(pid, feed[pid][j], reward=rewards[pid][j], tokens=10 + j)
+            rows.append({"prompt_id": pid, "sample_idx": j, "answer": feed[pid][j], "reward": rewards[pid][j],
+                         "output_tokens": 10 + j})
+            told += 1
+    return s, rows, snap
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
+def test_restore_equals_the_session_told_the_same_rows(rule):
+    ids = [f"q{i}" for i in range(25)]
+    live, rows, _ = _live_rows(rule, ids, seed=3)
+    assert live.used == len(rows) > 25 and (live.reason != 0).any()
+    restored = AdaptiveSession(rule, ids, max_n=20, budget=350, token_budget=10**6).restore(rows)
+    _assert_same_state(restored, live)
+    assert restored.to_dict() == live.to_dict() and restored.result().equals(live.result())
+    # a SampleTable-shaped DataFrame works the same
+    table = pl.DataFrame(rows, schema={"prompt_id": pl.String, "sample_idx": pl.Int32, "answer": pl.String,
+                                       "reward": pl.Float64, "output_tokens": pl.Int32})
+    _assert_same_state(AdaptiveSession(rule, ids, max_n=20, budget=350, token_budget=10**6).restore(table), live)
+
+
+@pytest.mark.parametrize("rule", ["beta", "weighted", "pilot", "budget"])
+def test_restore_continues_a_snapshot_taken_with_requests_in_flight(rule):
+    ids = [f"q{i}" for i in range(25)]
+    live, rows, (snap, told) = _live_rows(rule, ids, seed=5, snapshot_after=40)
+    resumed = AdaptiveSession.from_dict(snap)
+    assert resumed.pending.sum() > 0  # the snapshot had asked-but-untold samples
+    resumed.restore(rows[told:])
+    resumed.cancel_pending()
+    _assert_same_state(resumed, live)
+    assert resumed.result().equals(live.result())
+
+
+def test_restore_takes_answer_codes():
+    rows = [{"prompt_id": "a", "sample_idx": j, "answer_code": c, "tokens": 3} for j, c in enumerate([0, 1, 0, -1, 0])]
+    s = AdaptiveSession("beta", ["a", "b"], max_n=8).restore(rows)
+    ref = AdaptiveSession("beta", ["a", "b"], max_n=8)
+    ref.tell_many(np.zeros(5, np.int64), np.array([0, 1, 0, -1, 0]), tokens=np.full(5, 3))
+    _assert_same_state(s, ref)
+
+
+def test_restore_refuses_rows_out_of_order_and_leaves_the_session_unchanged():
+    s = AdaptiveSession("beta", ["a", "b"], max_n=3)
+    s.tell("a", "1")
+    before = s.to_dict()
+    bad = [{"prompt_id": "a", "sample_idx": 0, "answer": "1"},       # a repeat: sample 1 comes next
+           {"prompt_id": "b", "sample_idx": 1, "answer": "1"},       # a gap
+           {"prompt_id": "zz", "sample_idx": 0, "answer": "1"}]      # not a prompt of the session
+    with pytest.raises(TtsplanError) as info:
+        s.restore(bad)
+    msg = str(info.value)
+    assert "sample 0 of 'a' where sample 1 was expected" in msg and "sample 1 of 'b' where sample 0" in msg
+    assert "'zz'" in msg and s.to_dict() == before
+    with pytest.raises(TtsplanError, match="beyond max_n=3"):
+        s.restore([{"prompt_id": "a", "sample_idx": j, "answer": "1"} for j in (1, 2, 3)])
+    assert s.to_dict() == before

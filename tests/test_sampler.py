@@ -452,3 +452,43 @@ def test_gemma3_270m_statistics_are_exact_and_it_partly_solves_the_tasks():
             assert c.token_logprobs == pytest.approx(lps, abs=1e-3)
             assert c.token_entropies == pytest.approx(ents, abs=1e-3)
     assert eng.model.config.vocab_size == 262_144
+
+
+# ------------------------------------------------------------------------------------------------
+# per-request calls (Engine.sample_one / sample_many) and the executor chosen by the engine's kind
+# ------------------------------------------------------------------------------------------------
+
+def test_batch_engines_serve_single_requests_seeded_by_prompt_and_index(engine, tmp_path):
+    import dataclasses
+
+    from ttsplan.features.sampler.base import Engine
+    from ttsplan.features.sampler.executors import BatchExecutor, executor_for
+
+    cfg = SamplerConfig(k=3, temperature=1.0, max_new_tokens=4, seed=9)
+    assert engine.kind == "batch" and isinstance(engine, Engine)
+    requests = [(PROMPTS[0], 2), (PROMPTS[1], 0), (PROMPTS[0], 1)]
+    many = engine.sample_many(requests, cfg)
+    # request (p, j) is the single sample of the id "p#j", whatever shares its batch
+    alone = [engine.generate([dataclasses.replace(p, id=f"{p.id}#{j}")], dataclasses.replace(cfg, k=1))[0][0]
+             for p, j in requests]
+    assert [c.token_ids for c in many] == [c.token_ids for c in alone]
+    assert engine.sample_one(PROMPTS[1], 0, cfg).token_ids == many[1].token_ids
+    assert isinstance(executor_for(engine, cfg, batch=2), BatchExecutor)
+    # replay: request (p, j) is recorded sample j
+    recorded = ValidationSampler(engine, dataclasses.replace(cfg, config="t")).run(PROMPTS[:2], tmp_path)
+    rep = ReplayEngine(recorded)
+    assert rep.kind == "batch" and isinstance(rep, Engine)
+    texts = {(r["prompt_id"], r["sample_idx"]): r["text"] for r in recorded.iter_rows(named=True)}
+    assert [c.text for c in rep.sample_many(requests, cfg)] == [texts[(p.id, j)] for p, j in requests]
+    with pytest.raises(TtsplanError, match="at least k=4"):
+        rep.sample_one(PROMPTS[0], 3, cfg)
+
+
+def test_an_engine_without_a_kind_is_refused():
+    from ttsplan.features.sampler.executors import executor_for
+
+    class Bare:
+        name, model_name = "bare", "m"
+
+    with pytest.raises(TtsplanError, match="engine 'bare' must declare kind as one of batch, async, got None"):
+        executor_for(Bare(), SamplerConfig(k=1), batch=1)

@@ -1,4 +1,4 @@
-"""Validation sampler: engines (hf, vllm, replay) that write graded SampleTables.
+"""Validation sampler: engines (hf, vllm, openai, replay) that write graded SampleTables.
 
 >>> from ttsplan.features.sampler import SamplerConfig, ValidationSampler, ReplayEngine
 >>> SamplerConfig(k=4).k
@@ -6,8 +6,18 @@
 
 torch / transformers / vllm are imported only inside the engines that need them.
 """
-from ttsplan.features.sampler.base import Completion, Engine, SamplerConfig, prompt_seed, sample_seed
+from ttsplan.features.sampler.base import (
+    ENGINE_KINDS,
+    AsyncEngine,
+    BatchEngine,
+    Completion,
+    Engine,
+    SamplerConfig,
+    prompt_seed,
+    sample_seed,
+)
 from ttsplan.features.sampler.replay import ReplayEngine
+from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.sampler.runner import Progress, ValidationSampler, collect, parse_shard
 
 ENGINES = ("hf", "vllm", "replay", "openai")
@@ -123,6 +133,7 @@ def make_engine(name: str, model: str | None = None, **kwargs):
     raise TtsplanError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}.{did_you_mean(name, ENGINES)}")
 
 
-__all__ = ["SamplerConfig", "Completion", "Engine", "ValidationSampler", "ReplayEngine", "Progress",
-           "collect", "parse_shard", "make_engine", "sample_seed", "prompt_seed", "ENGINES", "ENGINE_DEPENDENCIES",
-           "check_engine_dependencies", "dependency_problem", "missing_dependencies"]
+__all__ = ["SamplerConfig", "Completion", "Engine", "AsyncEngine", "BatchEngine", "ENGINE_KINDS", "ValidationSampler",
+           "ReplayEngine", "Progress", "collect", "parse_shard", "make_engine", "sample_row", "sample_seed",
+           "prompt_seed", "ENGINES", "ENGINE_DEPENDENCIES", "check_engine_dependencies", "dependency_problem",
+           "missing_dependencies"]

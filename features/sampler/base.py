@@ -5,9 +5,11 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -15,6 +17,9 @@ from ttsplan.features.errors import TtsplanError
 from ttsplan.features.tasks import Prompt
 
 REWARDS = ("self_certainty", "mean_logprob")
+#: how an engine serves per-request calls: ``batch`` (in-process, :meth:`Engine.sample_many` on a
+#: batch at a time) or ``async`` (streaming: one awaitable request per sample on :meth:`AsyncEngine.session`).
+ENGINE_KINDS = ("batch", "async")
 
 
 @dataclass(frozen=True)
@@ -88,19 +93,77 @@ class Completion:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the sampler needs from an engine.
+    """What the sampler and ``ttsplan run`` need from an engine.
 
     ``generate`` returns, for each prompt in order, exactly ``cfg.k`` completions in sample order.
     Sampling of (prompt, sample_idx) must depend only on ``cfg.seed``, the prompt id and the sample
     index (not on batch composition), so reruns and resumed runs reproduce the same table.
+
+    The per-request calls draw single samples: ``sample_one(prompt, sample_idx, cfg)`` one completion,
+    ``sample_many([(prompt, sample_idx), …], cfg)`` one completion per request, in order, each seeded
+    by its own (prompt, sample_idx) whatever else is in the call. ``kind`` (one of
+    :data:`ENGINE_KINDS`) declares how a caller should drive them: ``"batch"`` engines sample a batch
+    of requests per call; ``"async"`` engines also give :class:`AsyncEngine` ``session()``.
     """
 
     name: str
     model_name: str
+    kind: str
 
     def generate(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> list[list[Completion]]: ...
 
+    def sample_one(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion: ...
+
+    def sample_many(self, requests: Sequence[tuple[Prompt, int]], cfg: SamplerConfig) -> list[Completion]: ...
+
     def provenance(self) -> dict: ...
+
+
+class RequestSession(Protocol):
+    """An open connection of an ``async`` engine: many :meth:`request` calls may be awaited at once."""
+
+    async def request(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion: ...
+
+
+@runtime_checkable
+class AsyncEngine(Engine, Protocol):
+    """An engine of kind ``"async"``: ``async with engine.session() as s: await s.request(p, j, cfg)``."""
+
+    def session(self) -> AbstractAsyncContextManager[RequestSession]: ...
+
+
+def sample_alias(prompt: Prompt, sample_idx: int) -> Prompt:
+    """``prompt`` under the id ``"<id>#<sample_idx>"``: how batch engines seed single samples.
+
+    >>> sample_alias(Prompt("p", "Q?"), 3).id
+    'p#3'
+    """
+    return dataclasses.replace(prompt, id=f"{prompt.id}#{sample_idx}")
+
+
+class BatchEngine:
+    """Per-request calls for in-process engines whose ``generate`` samples whole batches (hf, vllm).
+
+    Request ``(p, j)`` is drawn as the one sample (``k = 1``) of ``p`` under the id ``"p#j"``
+    (:func:`sample_alias`), so it gets the engine's own seed for that id whatever else shares its
+    batch: reruns, resumed runs and other batch sizes reproduce it.
+    """
+
+    kind = "batch"
+
+    def generate(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> list[list[Completion]]:
+        raise NotImplementedError
+
+    def sample_many(self, requests: Sequence[tuple[Prompt, int]], cfg: SamplerConfig) -> list[Completion]:
+        """One completion per ``(prompt, sample_idx)``, in order (see the class doc for seeding)."""
+        if not requests:
+            return []
+        one = dataclasses.replace(cfg, k=1)
+        return [group[0] for group in self.generate([sample_alias(p, j) for p, j in requests], one)]
+
+    def sample_one(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion:
+        """One completion of ``prompt`` for ``sample_idx``."""
+        return self.sample_many([(prompt, sample_idx)], cfg)[0]
 
 
 def sample_seed(seed: int, prompt_id: str, sample_idx: int) -> int:
@@ -119,4 +182,5 @@ def prompt_seed(seed: int, prompt_id: str) -> int:
     return int.from_bytes(h[:4], "little") >> 1
 
 
-__all__ = ["SamplerConfig", "Completion", "Engine", "REWARDS", "sample_seed", "prompt_seed"]
+__all__ = ["SamplerConfig", "Completion", "Engine", "AsyncEngine", "RequestSession", "BatchEngine", "ENGINE_KINDS",
+           "REWARDS", "sample_alias", "sample_seed", "prompt_seed"]

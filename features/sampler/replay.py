@@ -17,15 +17,17 @@ from pathlib import Path
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.sampler.base import Completion, SamplerConfig
+from ttsplan.features.sampler.base import BatchEngine, Completion, SamplerConfig
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.features.tasks import Prompt
 
 
-class ReplayEngine:
+class ReplayEngine(BatchEngine):
     """Serve recorded samples. ``config`` picks one configuration when the table holds several.
 
     Completions carry the recorded ``text`` (or, when text was not kept, the recorded ``answer``).
+    Per-request calls serve recorded sample ``j`` (the ``j``-th in ``sample_idx`` order) for request
+    ``(prompt, j)``.
     """
 
     name = "replay"
@@ -77,23 +79,29 @@ class ReplayEngine:
         if problems:
             raise TtsplanError(" ".join(problems))
 
+    def _recorded(self, prompt: Prompt, k: int) -> pl.DataFrame:
+        """The prompt's recorded rows in ``sample_idx`` order; at least ``k`` of them."""
+        df = self._by_prompt.get(prompt.id)
+        if df is None:
+            raise TtsplanError(f"prompt {prompt.id!r} must be in the recorded table to replay it, got no rows.")
+        if df.height < k:
+            raise TtsplanError(f"prompt {prompt.id!r} must have at least k={k} recorded samples, got {df.height}.")
+        return df
+
+    @staticmethod
+    def _completion(r: dict) -> Completion:
+        text = r["text"] if r["text"] is not None else r["answer"]
+        return Completion(text=text or "", output_tokens=r["output_tokens"] or 0, prompt_tokens=r["prompt_tokens"],
+                          logprob=r["logprob"], entropy=r["entropy"], reward=r["reward"],
+                          finish_reason=r["finish_reason"])
+
     def generate(self, prompts: Sequence[Prompt], cfg: SamplerConfig) -> list[list[Completion]]:
-        out = []
-        for p in prompts:
-            df = self._by_prompt.get(p.id)
-            if df is None:
-                raise TtsplanError(f"prompt {p.id!r} must be in the recorded table to replay it, got no rows.")
-            if df.height < cfg.k:
-                raise TtsplanError(f"prompt {p.id!r} must have at least k={cfg.k} recorded samples, got {df.height}.")
-            group = []
-            for r in df.head(cfg.k).iter_rows(named=True):
-                text = r["text"] if r["text"] is not None else r["answer"]
-                group.append(Completion(text=text or "", output_tokens=r["output_tokens"] or 0,
-                                        prompt_tokens=r["prompt_tokens"], logprob=r["logprob"],
-                                        entropy=r["entropy"], reward=r["reward"],
-                                        finish_reason=r["finish_reason"]))
-            out.append(group)
-        return out
+        return [[self._completion(r) for r in self._recorded(p, cfg.k).head(cfg.k).iter_rows(named=True)]
+                for p in prompts]
+
+    def sample_many(self, requests: Sequence[tuple[Prompt, int]], cfg: SamplerConfig) -> list[Completion]:
+        """Recorded sample ``j`` of each ``(prompt, j)``."""
+        return [self._completion(self._recorded(p, j + 1).row(j, named=True)) for p, j in requests]
 
 
 __all__ = ["ReplayEngine"]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.sampler.base import Completion, SamplerConfig, prompt_seed
+from ttsplan.features.sampler.base import BatchEngine, Completion, SamplerConfig, prompt_seed
 from ttsplan.features.tasks import Prompt
 
 
@@ -92,8 +92,12 @@ def completions_from_request_output(out: Any, k: int, stop: Sequence[str] = (), 
     return result
 
 
-class VLLMEngine:
-    """Sample with ``vllm.LLM`` (one request per prompt, ``n = k``, one seed per prompt)."""
+class VLLMEngine(BatchEngine):
+    """Sample with ``vllm.LLM`` (one request per prompt, ``n = k``, one seed per prompt).
+
+    Per-request calls (:meth:`sample_many`) draw sample ``j`` of prompt ``p`` with the seed of the id
+    ``"p#j"`` (:class:`~ttsplan.features.sampler.base.BatchEngine`).
+    """
 
     name = "vllm"
 
