@@ -18,8 +18,9 @@ stopping rule end prompts early, and write a SampleTable, per-prompt results and
 accuracy (when the prompts carry gold answers) and cost (samples, tokens).
 
 PROMPTS (--prompts) is the JSONL prompt file the plan's prompt ids come from, or tasks:FAMILY[:N].
---adaptive picks a stopping rule (beta, horizon, esc, weighted, pilot, budget; --threshold is its
-knob); without it every prompt gets exactly its planned N. The run checkpoints atomically: after a
+--adaptive picks a stopping rule (regret, beta, horizon, esc, weighted, pilot, budget; --threshold is
+its knob); without it every prompt gets exactly its planned N. A policy plan (the default `ttsplan
+plan`) brings its own rule, threshold and cap and applies to any prompts of the task. The run checkpoints atomically: after a
 crash or a dead server, rerun the same command and it resumes without repeating or losing samples.
 
 Outputs in --out: samples.parquet, result.parquet, summary.json (+ parts/, session.json, run.json).
@@ -38,8 +39,8 @@ def run_cmd(
     prompts: str = typer.Option(..., "--prompts", help="JSONL prompt file (id, prompt, answer) or tasks:FAMILY[:N]."),
     engine: str = typer.Option("hf", "--engine", help="hf | vllm | openai | replay"),
     out: Path = typer.Option(..., "--out", help="output directory (resumable)"),
-    adaptive: str | None = typer.Option(None, "--adaptive", help="stopping rule: beta, horizon, esc, weighted, "
-                                           "pilot, budget (default: the plan's fixed N)"),
+    adaptive: str | None = typer.Option(None, "--adaptive", help="stopping rule: regret, beta, horizon, esc, "
+                                           "weighted, pilot, budget (default: the plan's policy, or its fixed N)"),
     threshold: float | None = typer.Option(None, "--threshold", help="the rule's knob (default: the rule's)"),
     min_n: int | None = typer.Option(None, "--min-n", min=1, help="fewest samples per prompt (default: the rule's)"),
     max_samples: int | None = typer.Option(None, "--max-samples", min=0, help="global budget: total samples"),

@@ -62,7 +62,7 @@ from ttsplan.features.errors import SchemaError, TtsplanError, did_you_mean
 from ttsplan.features.grading import grade
 from ttsplan.features.io import write_atomic, write_parquet_atomic
 from ttsplan.features.sampler.base import Engine, SamplerConfig
-from ttsplan.features.sampler.checkpoint import ResumeRecord, check_run_params
+from ttsplan.features.sampler.checkpoint import LOCK_PREFIX, ResumeRecord, check_run_params, shard_lock
 from ttsplan.features.sampler.executors import executor_for
 from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.tasks import Prompt
@@ -339,17 +339,26 @@ def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Engine, out_dir: str 
     out = Path(out_dir)
     r = _Run(caps, strategies, prompts, engine, out, label, rule, threshold, min_n, budget, sampling, batch,
              checkpoint_every, checkpoint_s, progress)
-    session = r.open_or_resume()
-    start = time.perf_counter()
+    created = not out.exists()
     try:
-        asyncio.run(r.drive(session))
-    except TtsplanError as exc:
-        if isinstance(exc, SchemaError):
-            raise
-        saved = int(session.used)
-        raise exc.__class__(f"run stopped: {exc} {saved} samples are saved in {out}; fix the cause (e.g. "
-                            "restart the server) and rerun the same command to resume.") from None
-    return r.finish(session, time.perf_counter() - start)
+        with shard_lock(out, (0, 1), {"kind": "ttsplan run"}):  # one run per --out at a time
+            session = r.open_or_resume()
+            start = time.perf_counter()
+            try:
+                asyncio.run(r.drive(session))
+            except TtsplanError as exc:
+                if isinstance(exc, SchemaError):
+                    raise
+                saved = int(session.used)
+                raise exc.__class__(f"run stopped: {exc} {saved} samples are saved in {out}; fix the cause (e.g. "
+                                    "restart the server) and rerun the same command to resume.") from None
+            return r.finish(session, time.perf_counter() - start)
+    except BaseException:
+        if created and out.is_dir() and not any(not p.name.startswith(LOCK_PREFIX) for p in out.iterdir()):
+            for p in out.iterdir():  # a run that failed before writing anything leaves nothing behind
+                p.unlink(missing_ok=True)
+            out.rmdir()
+        raise
 
 
 def read_run(out_dir: str | Path) -> RunResult:

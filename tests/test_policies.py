@@ -252,3 +252,22 @@ def test_edited_v1_plan_is_refused(tmp_path: Path) -> None:
     neg["allocations"]["n"][0] = -3
     with pytest.raises(TtsplanError, match=r"n must be whole numbers >= 1, got \[-3\]"):
         read_plan(json.dumps(neg))
+
+
+def test_a_second_run_into_the_same_out_is_refused(default_half, tmp_path: Path) -> None:
+    from ttsplan.features.sampler.checkpoint import shard_lock
+
+    plan = make_policy_plan(default_half[0], orders=2)
+    (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
+    (prompts := tmp_path / "p.jsonl").write_text('{"id": "first_letter-0000", "prompt": "q", "answer": "j", '
+                                                 '"kind": "short"}\n')
+    out = tmp_path / "run"
+    args = ["run", str(plan_file), "--prompts", str(prompts), "--engine", "replay", "--model", str(DEFAULT_SAMPLES),
+            "--out", str(out)]
+    with shard_lock(out, (0, 1)):                       # another run holds the directory
+        r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "must be written by one run at a time" in r.output
+    assert not (out / "run.json").exists()
+    r = runner.invoke(app, args)                         # once it is gone, the run goes ahead
+    assert r.exit_code == 0, r.output
+    assert (out / "summary.json").exists()
