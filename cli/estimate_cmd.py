@@ -9,6 +9,7 @@ import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
 from ttsplan.features.errors import TtsplanError
+from ttsplan.fitting.cost import CostModel
 
 
 class LengthDist(str, Enum):
@@ -57,8 +58,6 @@ def estimate(
             --prompt-tokens 150 --output-tokens 4096 --intensity 562.5 --format json
     """
     import numpy as np
-
-    from ttsplan.fitting.cost import CostModel
 
     ns = parse_int_list(n, "--n")
     if usd_per_hour is not None and usd_per_hour < 0:

@@ -6,8 +6,12 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import TableOrJson, emit, user_errors
+from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table
+from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.evaluate import evaluate, parse_budgets
+from ttsplan.planner.holdout import holdout, summarize
 
 HELP = """Score the whole planning pipeline on held-out prompts: per configuration and per split
 (--repeats), split the prompts (seeded), choose the policy from the planning prompts only (as
@@ -48,14 +52,9 @@ def evaluate_command(
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
 ) -> None:
-    from ttsplan.features.errors import TtsplanError
-    from ttsplan.planner.evaluate import evaluate, parse_budgets
-
     fmt = getattr(format, "value", format)
     legacy = budgets is not None or pilot is not None or strategies is not None
     if not legacy:
-        from ttsplan.planner.crossfit import Objective
-
         problems = []
         if not 0 < test_fraction < 1:
             problems.append(f"test_fraction must be in (0, 1), got {test_fraction}. Try 0.5.")
@@ -102,9 +101,6 @@ def evaluate_command(
 
 
 def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out) -> None:
-    from ttsplan.cli.common import err_console
-    from ttsplan.planner.holdout import holdout, summarize
-
     table, _ = read_table(files)
     res = holdout(table, objective, repeats=repeats, test_fraction=test_fraction, seed=seed, folds=folds,
                   orders=orders, progress=lambda m: err_console.print(f"evaluate {m}", highlight=False))

@@ -8,6 +8,11 @@ import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.importers.batch_requests import build_batch_requests, replay_responses, write_jsonl
+from ttsplan.features.io import read_samples
+from ttsplan.features.tasks import read_prompts
+from ttsplan.planner.plan import Plan, check_prompts_match
+from ttsplan.planner.policy_plan import PolicyPlan
 
 HELP = """Turn a plan (JSON from `ttsplan plan --out`) into a batch request file: one request per planned
 prompt of one configuration, with the plan's n, the sampling parameters and
@@ -51,8 +56,6 @@ def load_allocations(path: Path):
     if isinstance(data, dict) and data.get("schema_version") == 2:
         return None, data
     if isinstance(data, dict) and "schema_version" in data:
-        from ttsplan.planner.plan import Plan
-
         plan = Plan.from_dict(data)
         return plan.allocations_frame(), plan.recommended_config
     allocs = data.get("allocations") if isinstance(data, dict) else None
@@ -68,8 +71,6 @@ def _check_prompt_hashes(path: Path, config: str | None, prompt_list: list) -> N
 
     data = json.loads(path.read_text(encoding="utf-8"))
     if isinstance(data, dict) and data.get("prompt_hashes"):
-        from ttsplan.planner.plan import Plan, check_prompts_match
-
         plan = Plan.from_dict(data)
         check_prompts_match(plan, prompt_list, config or plan.recommended_config)
 
@@ -77,8 +78,6 @@ def _check_prompt_hashes(path: Path, config: str | None, prompt_list: list) -> N
 def _policy_allocations(data: dict, config: str | None, prompt_ids: list[str]):
     """Allocations of a fixed policy for every prompt; an adaptive policy cannot be one batch."""
     import polars as pl
-
-    from ttsplan.planner.policy_plan import PolicyPlan
 
     chosen = PolicyPlan.from_dict(data).config(config)
     policy = chosen.policy
@@ -121,13 +120,6 @@ def export_command(
 ) -> None:
     from collections import Counter
 
-    from ttsplan.features.importers.batch_requests import (
-        build_batch_requests,
-        replay_responses,
-        write_jsonl,
-    )
-    from ttsplan.features.tasks import read_prompts
-
     if (replay is None) != (replay_out is None):
         raise TtsplanError("--replay and --replay-out must be given together, got only one. Pass both or neither.")
     allocations, recommended = load_allocations(plan)
@@ -148,8 +140,6 @@ def export_command(
     write_jsonl(requests, out)
     err_console.print(f"wrote {out} ({len(requests)} requests)")
     if replay is not None:
-        from ttsplan.features.io import read_samples
-
         responses = replay_responses(requests, read_samples(replay))
         write_jsonl(responses, replay_out)
         err_console.print(f"wrote {replay_out} ({len(responses)} replayed responses)")

@@ -18,6 +18,8 @@ from ttsplan.cli.common import (
 )
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table, to_counts, write_atomic
+from ttsplan.features.schema import validate_count_table
+from ttsplan.fitting.gain import fit_report
 
 
 class Target(str, Enum):
@@ -37,8 +39,6 @@ def load_for_gain(files: list[Path], target: str) -> pl.DataFrame:
         if target != "pass":
             raise TtsplanError(f"target {target!r} needs sample tables only, got a mix of sample and count tables. "
                                "Pass only sample tables, or use --target pass.") from None
-    from ttsplan.features.schema import validate_count_table
-
     parts = []
     for f in files:
         df, kind = read_table([f])
@@ -132,8 +132,6 @@ def fit(
         ttsplan fit samples/game24_gpt4.parquet counts/evalperf.parquet --target pass --n 16 --k-features 4 \\
             --features counts
     """
-    from ttsplan.fitting.gain import fit_report
-
     table = load_for_gain(list(files), target.value)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

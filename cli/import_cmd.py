@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
+from ttsplan.features.importers import import_to_parquet, normalize_format, parse_mapping
 
 HELP = """Import repeated-sampling outputs that already exist into a validated SampleTable (parquet),
 with the source files and import options stored as provenance in the parquet metadata.
@@ -56,8 +57,6 @@ def import_command(
                                              "tasks.")] = "exact_match",
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format of the summary.")] = TableOrJson.table,
 ) -> None:
-    from ttsplan.features.importers import import_to_parquet, normalize_format, parse_mapping
-
     name = normalize_format(fmt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

@@ -6,10 +6,18 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.cli.common import TableOrJson, emit, err_console, to_json, user_errors
+from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table, write_atomic
+from ttsplan.features.tasks import read_prompts
+from ttsplan.fitting.specs import get_model_spec
+from ttsplan.planner.budget import Budget, normalize_unit
+from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.pilot_plan import make_pilot_plan
+from ttsplan.planner.plan import make_plan
+from ttsplan.planner.policy_plan import make_policy_plan
+from ttsplan.planner.pricing import pricing_or_none
 
 DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"
@@ -47,8 +55,6 @@ POLICY_UNITS = ("samples", "tokens")
 
 def _model_from_table(table) -> str | None:
     """The table's model name when it is unique and in the cost catalog."""
-    from ttsplan.fitting.specs import get_model_spec
-
     if "model" not in table.columns:
         return None
     names = [m for m in table["model"].drop_nulls().unique().to_list()]
@@ -98,9 +104,6 @@ def plan_command(
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
-    from ttsplan.planner.budget import Budget, normalize_unit
-    from ttsplan.planner.crossfit import Objective
-
     unit = normalize_unit(unit)
     legacy = per_prompt or pilot_file is not None or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
     problems = []
@@ -156,9 +159,6 @@ def plan_command(
     if legacy:
         _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration)
         return
-    from ttsplan.planner.policy_plan import make_policy_plan
-    from ttsplan.planner.pricing import pricing_or_none
-
     if b is not None:
         objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
@@ -182,9 +182,6 @@ def _n_prompts(table) -> int:
 
 
 def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> None:
-    from ttsplan.features.tasks import read_prompts
-    from ttsplan.planner.pilot_plan import make_pilot_plan
-
     pilot_table, _ = read_table([pilot_file])
     plan = make_pilot_plan(table, pilot_table, b, strategies=strategies,
                            prompts=None if prompts is None else read_prompts(prompts))
@@ -200,8 +197,6 @@ def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> 
 
 def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src,
                  calibration) -> None:
-    from ttsplan.planner.plan import make_plan
-
     plan = make_plan(table, b, unit=unit, strategies=strategies, model=model, gpu=gpu, pilot=pilot,
                      risk_averse=risk_averse, calibration=calibration)
     if out is not None:

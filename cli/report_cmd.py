@@ -12,9 +12,13 @@ import typer
 from rich.markup import escape
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.plan_cmd import _model_from_table
 from ttsplan.data import DEFAULT_SAMPLES
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import read_table
+from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
+from ttsplan.planner.plan import Plan
+from ttsplan.planner.report import FIGURES, build_report, render_report
 
 DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"
@@ -57,8 +61,6 @@ def report_command(
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Summary of written files.")] =
         TableOrJson.table,
 ) -> None:
-    from ttsplan.planner.report import FIGURES, build_report, render_report
-
     wanted = tuple(FIGURES) if figures is None else tuple(f.strip() for f in figures.split(",") if f.strip())
     check_report_options(files=files, out=out, model=model, gpu=gpu, plan=plan, figures=wanted,
                          known_figures=tuple(FIGURES), bootstrap=bootstrap, gain_target=gain_target,
@@ -68,13 +70,9 @@ def report_command(
         model = model or DEFAULT_MODEL
     table, _ = read_table(files)
     if model is None:
-        from ttsplan.cli.plan_cmd import _model_from_table
-
         model = _model_from_table(table)
     loaded = None
     if plan is not None:
-        from ttsplan.planner.plan import Plan
-
         loaded = Plan.from_json(plan.read_text())
 
     def progress(msg: str) -> None:
@@ -101,9 +99,6 @@ def check_report_options(*, files: list[Path] | None, out: Path, model: str | No
                          plan: Path | None, figures: tuple[str, ...], known_figures: tuple[str, ...],
                          bootstrap: int, gain_target: str | None, gain_n: int | None, gain_boot: int) -> None:
     """Every check that needs no data, run before anything is read or written; one message for all problems."""
-    from ttsplan.features.errors import did_you_mean
-    from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
-
     problems: list[str] = []
     if importlib.util.find_spec("matplotlib") is None:
         problems.append(f"ttsplan report must have matplotlib installed, got no module matplotlib. {PLOT_HINT}")

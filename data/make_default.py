@@ -14,6 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+from ttsplan.features.io import read_metadata, write_parquet_atomic
+from ttsplan.features.sampler.base import SamplerConfig
+from ttsplan.features.sampler.hf import HFEngine
+from ttsplan.features.sampler.runner import ValidationSampler, collect, slug
+from ttsplan.features.tasks import format_prompt, make_tasks
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -45,11 +51,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import polars as pl
 
-    from ttsplan.features.io import write_parquet_atomic
-    from ttsplan.features.sampler.base import SamplerConfig
-    from ttsplan.features.sampler.runner import ValidationSampler, collect, slug
-    from ttsplan.features.tasks import format_prompt, make_tasks
-
     work = Path(args.work)
     runs = configs(tuple(args.families.split(",")))
     engine = None
@@ -60,8 +61,6 @@ def main(argv: list[str] | None = None) -> None:
         if args.merge_only:
             continue
         if engine is None:
-            from ttsplan.features.sampler.hf import HFEngine
-
             engine = HFEngine("gemma3-270m", threads=args.threads)
         prompts = [format_prompt(p, shots, seed=args.seed) for p in make_tasks(family, args.prompts, seed=args.seed)]
         cfg = SamplerConfig(k=args.k, temperature=temp, top_p=1.0, max_new_tokens=args.max_new_tokens,
@@ -85,8 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     sizes = table.group_by("config").len()
     complete = sizes.filter(pl.col("len") == expected)["config"].to_list()
     table = table.filter(pl.col("config").is_in(complete))
-    from ttsplan.features.io import read_metadata
-
     stamps = sorted(read_metadata(p)["created_utc"] for d in done for p in d.glob("*.parquet"))
     import datetime as dt
 

@@ -20,6 +20,8 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
+from ttsplan.features.errors import TtsplanError
+
 _NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+"
 _NUM_RE = re.compile(_NUM)
 _FRAC_RE = re.compile(r"^([-+]?)\\[dt]?frac\s*\{?\s*([^{}]+?)\s*\}?\s*\{\s*([^{}]+?)\s*\}$|"
@@ -196,8 +198,6 @@ def math_verify_grade(pairs: Sequence[tuple[str | None, str | None]], timeout_s:
     try:
         import math_verify  # noqa: F401
     except ImportError:
-        from ttsplan.features.errors import TtsplanError
-
         raise TtsplanError("math-verify grading must have the package installed, got none. "
                            "Install it with `pip install 'ttsplan[grading]'`.") from None
     import concurrent.futures as cf

@@ -8,17 +8,17 @@
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import pyarrow.parquet as pq
 
+# the atomic writers live in ttsplan.features.atomic (importers use them too) and are re-exported here
+from ttsplan.features.atomic import _umask_mode, read_metadata, write_atomic, write_parquet_atomic  # noqa: F401
 from ttsplan.features.errors import SchemaError, TtsplanError
+from ttsplan.features.importers import import_samples
 from ttsplan.features.schema import is_count_table, validate_count_table, validate_sample_table
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -78,8 +78,6 @@ def read_table(paths: PathLike | Sequence[PathLike], input_format: str | None = 
     with :func:`ttsplan.features.importers.import_samples` instead (``import_options``: its keyword arguments).
     """
     if input_format is not None:
-        from ttsplan.features.importers import import_samples
-
         return import_samples(input_format, paths, **(import_options or {})).table, "samples"
     problems: list[str] = []
     frames = [f for f in (_read_one(p, problems) for p in _expand(paths, problems)) if f is not None]
@@ -128,59 +126,6 @@ def to_counts(samples: pl.DataFrame) -> pl.DataFrame:
               .agg(pl.len().cast(pl.Int64).alias("samples"),
                    pl.col("correct").cast(pl.Int64).sum().alias("correct_samples")))
     return validate_count_table(counts)
-
-
-def _umask_mode() -> int:
-    """0o666 minus the process umask: the mode a plain ``open(path, "w")`` would give."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_atomic(path: PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_parquet_atomic(df: pl.DataFrame, path: PathLike, metadata: dict | None = None) -> Path:
-    """Write a parquet file atomically; ``metadata`` is stored as JSON under the key ``ttsplan``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = df.to_arrow()
-    if metadata is not None:
-        meta = dict(table.schema.metadata or {})
-        meta[b"ttsplan"] = json.dumps(metadata, sort_keys=True, default=str).encode()
-        table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_metadata(path: PathLike) -> dict:
-    """Provenance JSON stored by :func:`write_parquet_atomic` ({} when absent)."""
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(b"ttsplan")
-    return json.loads(raw) if raw else {}
 
 
 def split_by(df: pl.DataFrame, column: str) -> Iterable[tuple[str, pl.DataFrame]]:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ttsplan.features.atomic import write_atomic
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.jsonl import iter_json_objects
 
@@ -150,8 +151,6 @@ def _level(raw: object) -> float | None:
 
 def write_prompts(prompts: Sequence[Prompt], path: str | Path) -> Path:
     """Write prompts as JSONL (``id, prompt, answer, dataset, kind, difficulty``), atomically."""
-    from ttsplan.features.io import write_atomic
-
     lines = [json.dumps({"id": p.id, "prompt": p.prompt, "answer": p.answer, "dataset": p.dataset,
                          "kind": p.kind, "difficulty": p.difficulty}) for p in prompts]
     return write_atomic(path, "\n".join(lines) + "\n")

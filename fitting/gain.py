@@ -34,9 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import stats as sstats
-from sklearn.exceptions import NotFittedError
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.estimators import prompt_curves
+from ttsplan.features.schema import has_values
+from ttsplan.features.stats import FEATURES, config_features
+from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel, split_configs_by_dataset
 
 #: DESIGN §5: the core three plus the entropy add-on. The add-on is the mean token entropy where the
 #: data has it, else the answer entropy (no shared source records token entropies); see core_set().
@@ -59,8 +62,6 @@ class GainDataWarning(UserWarning):
 
 def all_features() -> tuple[str, ...]:
     """The candidate feature set (``ttsplan.features.stats.FEATURES`` plus :data:`MODEL_FEATURE`)."""
-    from ttsplan.features.stats import FEATURES
-
     return (*FEATURES, MODEL_FEATURE)
 
 
@@ -76,8 +77,6 @@ def model_gain(table: pl.DataFrame, target: str, n: int) -> pl.DataFrame:
     >>> round(model_gain(t, "pass", 8)["model_gain"][0], 2)
     0.31
     """
-    from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel
-
     configs = sorted(table["config"].unique().to_list())
     try:
         with warnings.catch_warnings():
@@ -227,6 +226,8 @@ class GainPredictor:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
+            from sklearn.exceptions import NotFittedError  # sklearn loads psutil: ~0.3 s at startup
+
             raise NotFittedError("This GainPredictor is not fitted yet. Call .fit(X, y) with config features and "
                                  "gains first (see ttsplan.fitting.gain.gain_dataset).")
 
@@ -501,8 +502,6 @@ def split_samples(table: pl.DataFrame, k: int, seed: int = 0, random_subset: boo
 def _gain_at(table: pl.DataFrame, target: str, n: int, name: str) -> pl.DataFrame:
     """``config, <name>_value, <name>_pass1, <name>`` (= target@n − pass@1): unbiased per-prompt estimates
     on ``table``'s samples, averaged over prompts."""
-    from ttsplan.features.estimators import prompt_curves
-
     curves = prompt_curves(table, target, sorted({1, int(n)}))
     p1 = prompt_curves(table, "pass", [1]) if target != "pass" else curves.filter(pl.col("k") == 1)
     return (curves.filter(pl.col("k") == int(n)).group_by("config").agg(pl.col("value").mean().alias(f"{name}_value"))
@@ -525,22 +524,16 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
     target@k_features − pass@1 observed on the same feature samples (0 for k_features = 1).
     A configuration is a (config, dataset) pair: shared names are split into ``"config [dataset]"``.
     """
-    from ttsplan.features.stats import config_features
-
     if target not in TARGETS:
         raise TtsplanError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.{did_you_mean(target, TARGETS)}")
     if int(n) < 2:
         raise TtsplanError(f"n must be >= 2 (the gain at n = 1 is 0 by definition), got {n}.")
     n = int(n)
-    from ttsplan.fitting.success import split_configs_by_dataset
-
     table = split_configs_by_dataset(table)
     kind = "counts" if "correct_samples" in table.columns else "samples"
     if kind == "counts" and target != "pass":
         raise TtsplanError(f"target {target!r} needs per-sample answers/rewards, got a count table. Use --target pass.")
     if kind == "samples":
-        from ttsplan.features.schema import has_values
-
         need = {"maj": "answer", "bon": "reward"}.get(target)
         if need and not has_values(table, need):
             raise TtsplanError(f"target {target!r} needs column {need!r} with values, got none. "
@@ -607,8 +600,6 @@ def concentration(table: pl.DataFrame, target: str, n: int, features: str | Sequ
         warnings.simplefilter("ignore", GainDataWarning)
         full = gain_dataset(table, target, n, k_features=pool)
     keep = full["config"].to_list()
-    from ttsplan.fitting.success import split_configs_by_dataset
-
     base = split_configs_by_dataset(table)
     if "correct" in base.columns:
         base = base.filter(pl.col("correct").is_not_null())
@@ -626,8 +617,6 @@ def concentration(table: pl.DataFrame, target: str, n: int, features: str | Sequ
                     keys = keys.with_columns(pl.Series("_u", rng.random(keys.height)))
                     keys = keys.filter(pl.col("_u").rank("ordinal").over("config") <= npr).drop("_u")
                     sub = sub.join(keys, on=["config", "prompt_id"], how="semi")
-                from ttsplan.features.stats import config_features
-
                 data = (config_features(sub).join(model_gain(sub, target, n), on="config", how="left")
                         .join(full.select("config", "gain"), on="config", how="inner").sort("config"))
                 wanted = core_set(data) if features == "core" else resolve_features(features)

@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import optimize, special, stats
-from sklearn.exceptions import NotFittedError
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import has_values, split_configs_by_dataset
@@ -485,6 +484,8 @@ class PromptSuccessModel:
 
     def _post(self) -> PromptPosteriors:
         if not hasattr(self, "posteriors_"):
+            from sklearn.exceptions import NotFittedError  # sklearn loads psutil: ~0.3 s at startup
+
             raise NotFittedError("This PromptSuccessModel is not fitted yet. Call .fit(table) with a SampleTable "
                                  "or CountTable first.")
         return self.posteriors_
@@ -644,6 +645,8 @@ class PilotSuccessModel:
     def predict_p(self, pilot: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
         """(keys, mean success probability) for every prompt of an (unlabeled) pilot sample table."""
         if not hasattr(self, "coef_"):
+            from sklearn.exceptions import NotFittedError  # sklearn loads psutil: ~0.3 s at startup
+
             raise NotFittedError("This PilotSuccessModel is not fitted yet. Call .fit(labeled_samples) first.")
         feats = pilot_features(pilot, int(self.k0), self.seed)
         names = list(self.feature_names_in_)
@@ -666,6 +669,8 @@ class PilotSuccessModel:
 
     def summary(self) -> pl.DataFrame:
         if not hasattr(self, "coef_"):
+            from sklearn.exceptions import NotFittedError  # sklearn loads psutil: ~0.3 s at startup
+
             raise NotFittedError("This PilotSuccessModel is not fitted yet. Call .fit(labeled_samples) first.")
         rows = [{"parameter": "intercept", "estimate": self.intercept_, "ci_low": None, "ci_high": None}]
         rows += [{"parameter": f, "estimate": float(w), "ci_low": None, "ci_high": None}

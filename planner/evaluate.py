@@ -34,8 +34,9 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.estimators import prompt_curves
+from ttsplan.features.estimators import prompt_curves, weighted_maj_at_k
 from ttsplan.features.schema import has_values
+from ttsplan.fitting.success import DegenerateDataWarning, split_configs_by_dataset
 from ttsplan.planner.allocate import allocate, difficulty_bins
 from ttsplan.planner.budget import Budget
 from ttsplan.planner.plan import pilot_posteriors, plan_config, prepare
@@ -102,8 +103,6 @@ def _mc_realized(prompt: tuple[list, np.ndarray, np.ndarray], strategy: str, n: 
     """Monte Carlo accuracy (``MC_DRAWS`` subsets of size n, standard error ≤ 0.5/√draws per prompt) of
     ``weighted-majority`` (ttsplan.features.estimators.weighted_maj_at_k) or ``best-of-majority`` (answers with at
     least half the modal answer's votes; the highest reward among them)."""
-    from ttsplan.features.estimators import weighted_maj_at_k
-
     answers, reward, correct = prompt
     if strategy == "weighted-majority":
         return float(weighted_maj_at_k(answers, reward, correct, [n], draws=MC_DRAWS, seed=seed)[0][0])
@@ -248,8 +247,6 @@ def evaluate(table: pl.DataFrame, budgets: Sequence[float] | None = None, test_f
     A configuration that cannot be evaluated (e.g. no correct sample among its validation prompts) gets
     a row with ``skipped`` (the reason) and null metrics, unless it is the only one (then it raises).
     """
-    from ttsplan.fitting.success import DegenerateDataWarning, split_configs_by_dataset
-
     if table.height == 0:
         raise TtsplanError("data must have at least one sample, got an empty table. Pass a non-empty sample table.")
     if "correct_samples" in table.columns:

@@ -42,7 +42,15 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import prompt_curves
 from ttsplan.features.schema import has_values
+from ttsplan.fitting.success import (
+    DegenerateDataWarning,
+    PilotSuccessModel,
+    PromptPosteriors,
+    PromptSuccessModel,
+    split_configs_by_dataset,
+)
 from ttsplan.planner.allocate import (
     allocate,
     config_level,
@@ -50,12 +58,15 @@ from ttsplan.planner.allocate import (
     min_cost_total,
     uniform_baselines,
 )
-from ttsplan.planner.budget import Budget
+from ttsplan.planner.budget import Budget, normalize_unit
+from ttsplan.planner.pricing import Pricing
 from ttsplan.planner.strategies import (
     Strategy,
     available_strategies,
     cost_matrix,
     parse_strategies,
+    posterior_bounds,
+    posterior_expected,
 )
 
 SCHEMA_VERSION = 1
@@ -361,7 +372,6 @@ def resolve_cost_model(model: str | None, gpu: str | None, calibration: Any = No
     calibration by default on H100; ``calibration="none"`` for the plain roofline)."""
     if model is None:
         return None
-    from ttsplan.planner.pricing import Pricing
     return Pricing(model, gpu or "H100", calibration).cost_model
 
 
@@ -372,8 +382,6 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
     The :class:`~ttsplan.fitting.success.PilotSuccessModel` is fitted per configuration on ``labeled``
     (default: ``table`` itself, i.e. a plan for a rerun of known prompts).
     """
-    from ttsplan.fitting.success import PilotSuccessModel, PromptPosteriors
-
     if "correct_samples" in table.columns:
         raise TtsplanError("--pilot needs a sample table (answers per sample), got a count table. "
                            "Drop --pilot or pass a sample table.")
@@ -408,8 +416,6 @@ def fit_success(table: pl.DataFrame, pilot: int | None = None, confidence: float
     """The planner's per-prompt success model: :class:`ttsplan.fitting.success.PromptPosteriors` from the labeled
     ``table`` (``pilot`` = k0: from k0 unlabeled pilot samples per prompt, :func:`pilot_posteriors`);
     degenerate configurations are handled quietly (their notes stay on the posteriors)."""
-    from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
         if pilot:
@@ -444,8 +450,6 @@ def prepare(table: pl.DataFrame, unit: str, strategies: Sequence[str] | str | No
     BoN curves by (exact empirical mean − model mean) measured on the labeled prompts' samples with
     ``sample_idx >= skip`` (:func:`calibration_offsets`).
     """
-    from ttsplan.fitting.success import split_configs_by_dataset
-
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     table = split_configs_by_dataset(table)
@@ -509,10 +513,6 @@ def calibration_offsets(table: pl.DataFrame, post: Any, metrics: Sequence[str], 
     the largest N the data supports, the offset at that N is carried forward. N = 1 of ``pass`` is the
     greedy calibration.
     """
-    from ttsplan.features.estimators import prompt_curves
-    from ttsplan.fitting.success import split_configs_by_dataset
-    from ttsplan.planner.strategies import posterior_expected
-
     t = split_configs_by_dataset(table).filter(pl.col("correct").is_not_null() & (pl.col("sample_idx") >= skip))
     t = t.with_columns(pl.col("sample_idx") - skip)
     grid = [int(g) for g in grid]
@@ -548,8 +548,6 @@ def calibration_offsets(table: pl.DataFrame, post: Any, metrics: Sequence[str], 
 def fill_calibrated(memo: dict, post: Any, keys: pl.DataFrame, metrics: Sequence[str], grid: Sequence[int],
                     offsets: dict[tuple[str, str], np.ndarray], notes: list[str]) -> None:
     """Pre-fill the strategies' metric cache with offset-corrected (mean, lower, upper), clipped to [0, 1]."""
-    from ttsplan.planner.strategies import posterior_bounds, posterior_expected
-
     configs = keys["config"].to_numpy()
     for metric, g in [(m, tuple(grid)) for m in metrics] + [("pass", (1,))]:
         mid = posterior_expected(post, metric, list(g))
@@ -658,14 +656,10 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
 
     ``budget=None``: the cost of majority vote with N = 8 on every prompt, in ``unit`` (default samples).
     """
-    from ttsplan.planner.budget import normalize_unit
-
     unit = normalize_unit(unit or (budget.unit if budget else "samples"))
     if budget is not None and budget.unit != unit:
         budget = Budget(budget.amount, unit, budget.per_prompt)
     cost_model = resolve_cost_model(model, gpu, calibration)
-    from ttsplan.fitting.success import split_configs_by_dataset
-
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     table = split_configs_by_dataset(table)
@@ -705,7 +699,6 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     if cost_model is None:
         notes.append("no --model given: seconds and dollars are not priced (pass --model, e.g. gemma-3-270m)")
     else:
-        from ttsplan.planner.pricing import Pricing
         notes.append(Pricing(model, gpu or "H100", calibration).note())
     return Plan(budget=budget, mode="pilot" if pilot else "per-prompt",
                 strategies=tuple(s.name for s in prep.strategies), grid=tuple(prep.grid),

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.planner.crossfit import (
     DEFAULT_CONFIDENCE,
@@ -45,7 +45,9 @@ from ttsplan.planner.crossfit import (
     crossfit,
 )
 from ttsplan.planner.option_grid import DEFAULT_ORDERS, score_policies
+from ttsplan.planner.plan import Plan, prompt_lengths, table_hash
 from ttsplan.planner.policies import Policy, policy_from_dict
+from ttsplan.planner.strategies import cost_matrix
 
 POLICY_SCHEMA_VERSION = 2
 
@@ -165,8 +167,6 @@ class PolicyPlan:
                                    f"got none. Choose from: {', '.join(names)}.")
             name = next(iter(rec.values()))
         if name not in names:
-            from ttsplan.features.errors import did_you_mean
-
             raise TtsplanError(f"--config must be a configuration of the plan, got {name!r}. Plan configurations: "
                                f"{', '.join(names)}.{did_you_mean(str(name), names)}")
         return self.configs[names.index(name)]
@@ -248,9 +248,6 @@ def _uniform_n(majority: np.ndarray, accuracy: float) -> int | None:
 
 def _price(table: pl.DataFrame, config: str, samples: float, cost_model: Any) -> tuple[float | None, float | None]:
     """GPU-seconds and dollars per prompt of ``samples`` majority samples (linear between whole N)."""
-    from ttsplan.planner.plan import prompt_lengths
-    from ttsplan.planner.strategies import cost_matrix
-
     lengths = prompt_lengths(table.filter(pl.col("config") == config))
     lp = lengths["prompt_tokens"].fill_null(0.0).to_numpy().astype(float)
     lo = lengths["output_tokens"].fill_null(1.0).to_numpy().astype(float)
@@ -271,8 +268,6 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
 
     ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt.
     """
-    from ttsplan.planner.plan import table_hash
-
     cost_model = None if pricing is None else pricing.cost_model
     objective = objective or Objective.majority()
     problems = []
@@ -321,8 +316,6 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
 
 def read_plan(text: str) -> Any:
     """A plan file of either schema: version 2 (:class:`PolicyPlan`) or version 1 (per-prompt :class:`Plan`)."""
-    from ttsplan.planner.plan import Plan
-
     try:
         d = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -48,8 +48,14 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.estimators import curves
 from ttsplan.features.io import write_atomic
 from ttsplan.features.schema import has_values
+from ttsplan.fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
+from ttsplan.fitting.gain import fit_report
+from ttsplan.fitting.success import split_configs_by_dataset
+from ttsplan.planner.plan import fit_success, make_plan, prepare, prompt_lengths, resolve_cost_model
+from ttsplan.planner.strategies import cost_matrix
 
 FIGURES: tuple[str, ...] = ("curves", "frontier", "allocation", "gain", "stability", "cost_breakdown")
 METRIC_LABELS = {"pass": "pass@N (any correct; oracle coverage)", "maj": "maj@N (majority vote)",
@@ -99,8 +105,6 @@ def _files_arg(files: Sequence[str | Path] | None) -> str:
 def curves_data(table: pl.DataFrame, ks: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0,
                 confidence: float = 0.95, files: Sequence[str | Path] | None = None) -> dict[str, Any]:
     """Accuracy vs N per configuration and metric with bootstrap intervals (= ``ttsplan curves``)."""
-    from ttsplan.features.estimators import curves
-
     ks = sorted(set(ks or _ks(table)))
     metrics = ["pass", "maj", "bon"]
     rows = curves(table, metrics=metrics, ks=ks, n_boot=n_boot, seed=seed, confidence=confidence,
@@ -113,8 +117,6 @@ def curves_data(table: pl.DataFrame, ks: Sequence[int] | None = None, n_boot: in
 
 
 def _lengths(table: pl.DataFrame) -> pl.DataFrame:
-    from ttsplan.planner.plan import prompt_lengths
-
     return prompt_lengths(table).with_columns(pl.col("prompt_tokens").fill_null(0.0),
                                               pl.col("output_tokens").fill_null(1.0))
 
@@ -133,8 +135,6 @@ def _pareto(cost: np.ndarray, acc: np.ndarray) -> list[int]:
 def _planner_arrays(table: pl.DataFrame, unit: str, cost_model: Any, batch_prompts: int) -> Any:
     """The accuracy and cost arrays exactly as :func:`ttsplan.planner.plan.make_plan` builds them (with its
     default calibration of the success model onto the empirical curves of a sample table)."""
-    from ttsplan.planner.plan import fit_success, prepare
-
     kw: dict[str, Any] = {"cost_model": cost_model, "batch_prompts": batch_prompts}
     if "correct_samples" not in table.columns:
         post = fit_success(table)
@@ -157,8 +157,6 @@ def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None,
     prediction. Costs are per prompt, priced like the planner prices them
     (:func:`ttsplan.planner.strategies.cost_matrix`, ``batch_prompts`` prompts sharing the GPU).
     """
-    from ttsplan.planner.strategies import cost_matrix
-
     if _kind(table) == "counts":
         raise TtsplanError("the accuracy-cost frontier needs a sample table with answers or rewards, got a count "
                            "table: only one sample per prompt (greedy) can be planned from counts, so there is no "
@@ -292,8 +290,6 @@ def gain_data(table: pl.DataFrame, target: str | None = None, n: int | None = No
     """The report of ``ttsplan fit --target T --n N --format json`` (LOCO predictions, ρ, stability)."""
     import warnings
 
-    from ttsplan.fitting.gain import fit_report
-
     target = target or default_gain_target(table)
     n = int(n or default_gain_n(table))
     features = "counts" if _kind(table) == "counts" else "core"
@@ -316,8 +312,6 @@ def cost_breakdown_data(model: str | Any = "gemma-3-270m", gpu: str | Any = "H10
 
     The parts sum to ``latency_s`` of ``ttsplan estimate`` (which the rows also carry, key for key).
     """
-    from ttsplan.fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
-
     cm = model if isinstance(model, CostModel) else CostModel(model, gpu)
     m, e = cm.model, cm.efficiency
     bw_time = 1.0 / (cm.bandwidth * e.e_m)
@@ -369,16 +363,12 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
                  figures: Sequence[str] = FIGURES, progress: Progress = _quiet) -> dict[str, Any]:
     """Compute the data of every figure; a figure that cannot be drawn from this data is listed in
     ``skipped`` with the reason instead of failing the whole report."""
-    from ttsplan.fitting.success import split_configs_by_dataset
-
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
         raise TtsplanError(f"figures must be among {', '.join(FIGURES)}, got {', '.join(unknown)}.")
     table = split_configs_by_dataset(table)
     cost_model = None
     if model is not None:  # priced as `ttsplan plan` prices (the shipped calibration on H100)
-        from ttsplan.planner.plan import resolve_cost_model
-
         cost_model = resolve_cost_model(model, gpu)
     out: dict[str, Any] = {"figures": {}, "skipped": {}, "model": getattr(cost_model, "model", None) and
                            cost_model.model.name, "gpu": getattr(cost_model, "gpu", None) and cost_model.gpu.name,
@@ -403,8 +393,6 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
         figs["curves"] = curves
     if plan is None and ("frontier" in figures or "allocation" in figures):
         progress("planning (fit success model, price, allocate) …")
-        from ttsplan.planner.plan import make_plan
-
         try:
             plan = make_plan(table, None, unit="samples", model=model, gpu=gpu)
         except TtsplanError as exc:

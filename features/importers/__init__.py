@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ttsplan.features.atomic import write_parquet_atomic
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.importers.base import (
     ImportResult,
@@ -32,6 +33,10 @@ from ttsplan.features.importers.base import (
     extract_answers,
     grade_answers,
 )
+from ttsplan.features.importers.generic import read_generic
+from ttsplan.features.importers.lm_eval import read_lm_eval
+from ttsplan.features.importers.openai_batch import read_openai_batch
+from ttsplan.features.importers.search_and_learn import read_search_and_learn
 
 FORMATS = ("lm-eval", "search-and-learn", "openai-batch", "generic")
 ALIASES = {"lm-evaluation-harness": "lm-eval", "lm_eval": "lm-eval", "lmeval": "lm-eval", "harness": "lm-eval",
@@ -73,22 +78,14 @@ def import_samples(fmt: str, paths: PathLike | Sequence[PathLike], *, prompts: P
                            f"got {'it' if len(bad) == 1 else 'them'}: the format does not use "
                            f"{'it' if len(bad) == 1 else 'them'}. Drop the option.")
     if fmt == "lm-eval":
-        from ttsplan.features.importers.lm_eval import read_lm_eval
-
         return read_lm_eval(paths, config=config, model=model, dataset=dataset, filter_name=filter_name,
                             metric=metric, kind=kind, mapping=mapping)
     if fmt == "search-and-learn":
-        from ttsplan.features.importers.search_and_learn import read_search_and_learn
-
         return read_search_and_learn(paths, config=config, model=model, dataset=dataset, reward_agg=reward_agg,
                                      kind=kind, mapping=mapping)
     if fmt == "openai-batch":
-        from ttsplan.features.importers.openai_batch import read_openai_batch
-
         return read_openai_batch(paths, prompts=prompts, config=config, model=model, dataset=dataset, kind=kind,
                                  mapping=mapping)
-    from ttsplan.features.importers.generic import read_generic
-
     return read_generic(paths, mapping=mapping, config=config, model=model, dataset=dataset, kind=kind)
 
 
@@ -97,8 +94,6 @@ def import_to_parquet(fmt: str, paths: PathLike | Sequence[PathLike], out: PathL
 
     Nothing is written when the input is malformed (the error is raised before the write).
     """
-    from ttsplan.features.io import write_parquet_atomic
-
     out = Path(out)
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise TtsplanError(f"--out must end in .parquet, got {out.name!r}. Use e.g. --out samples.parquet.")

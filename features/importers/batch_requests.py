@@ -33,8 +33,12 @@ from pathlib import Path
 
 import polars as pl
 
+from ttsplan.features.atomic import write_atomic
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.importers.openai_batch import SEP
+from ttsplan.features.sampler.base import SamplerConfig
+from ttsplan.features.sampler.replay import ReplayEngine
+from ttsplan.features.schema import has_values
 from ttsplan.features.tasks import Prompt
 
 TARGETS = ("openai-batch", "vllm-batch")
@@ -123,8 +127,6 @@ def build_batch_requests(allocations: pl.DataFrame | Sequence[Mapping], prompts:
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     """Write JSON lines atomically."""
-    from ttsplan.features.io import write_atomic
-
     return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
@@ -173,10 +175,6 @@ def replay_responses(requests: Sequence[dict], samples: pl.DataFrame) -> list[di
     Requests that ask for logprobs get them rebuilt from the recorded token count and logprob sum
     (:func:`_replay_logprobs`); ``usage`` is per request, as a server reports it.
     """
-    from ttsplan.features.sampler.base import SamplerConfig
-    from ttsplan.features.sampler.replay import ReplayEngine
-    from ttsplan.features.schema import has_values
-
     engines: dict[str, ReplayEngine] = {}
     out = []
     for i, req in enumerate(requests):

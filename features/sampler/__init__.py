@@ -6,6 +6,7 @@
 
 torch / transformers / vllm are imported only inside the engines that need them.
 """
+from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.sampler.base import (
     ENGINE_KINDS,
     AsyncEngine,
@@ -16,9 +17,13 @@ from ttsplan.features.sampler.base import (
     prompt_seed,
     sample_seed,
 )
+from ttsplan.features.sampler.hf import HFEngine
+from ttsplan.features.sampler.models import DEFAULT_MODEL, default_model_converted, is_default_model
+from ttsplan.features.sampler.openai import OpenAIEngine
 from ttsplan.features.sampler.replay import ReplayEngine
 from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.sampler.runner import Progress, ValidationSampler, collect, parse_shard
+from ttsplan.features.sampler.vllm import VLLMEngine
 
 ENGINES = ("hf", "vllm", "replay", "openai")
 
@@ -43,8 +48,6 @@ def missing_dependencies(name: str, model: str | None = None) -> list[str]:
 
     mods, _ = ENGINE_DEPENDENCIES.get(name, ((), ""))
     if name == "hf":
-        from ttsplan.features.sampler.models import default_model_converted, is_default_model
-
         if is_default_model(model or "gemma3-270m") and not default_model_converted():
             mods = mods + DEFAULT_MODEL_DEPENDENCIES
     missing = []
@@ -79,8 +82,6 @@ def check_engine_dependencies(name: str, model: str | None = None) -> None:
 
     >>> check_engine_dependencies("replay")
     """
-    from ttsplan.features.errors import TtsplanError
-
     problem = dependency_problem(name, model)
     if problem:
         raise TtsplanError(problem)
@@ -95,8 +96,6 @@ def make_engine(name: str, model: str | None = None, **kwargs):
     The engine's optional dependencies are checked first (unless a stand-in model/LLM/transport is
     passed), so a missing extra is one message naming ``pip install 'ttsplan[<extra>]'``.
     """
-    from ttsplan.features.errors import TtsplanError, did_you_mean
-
     problems = []
     if name in ENGINE_DEPENDENCIES and not any(kwargs.get(k) is not None for k in _INJECTED):
         problems.append(dependency_problem(name, model))
@@ -108,8 +107,6 @@ def make_engine(name: str, model: str | None = None, **kwargs):
     if name == "hf" and model and kwargs.get("model_obj") is None:
         from pathlib import Path
 
-        from ttsplan.features.sampler.models import DEFAULT_MODEL, is_default_model
-
         if not is_default_model(model) and not Path(model).exists():
             problems.insert(0, f"--model must be {DEFAULT_MODEL!r} or a local model directory, got {model!r} "
                                "(no such path). Hub downloads are not used: pass a local directory.")
@@ -117,18 +114,12 @@ def make_engine(name: str, model: str | None = None, **kwargs):
     if problems:
         raise TtsplanError(" ".join(problems))
     if name == "hf":
-        from ttsplan.features.sampler.hf import HFEngine
-
         return HFEngine(model or "gemma3-270m", **kwargs)
     if name == "vllm":
-        from ttsplan.features.sampler.vllm import VLLMEngine
-
         return VLLMEngine(model, **kwargs)
     if name == "replay":
         return ReplayEngine(**kwargs)
     if name == "openai":  # any OpenAI-compatible server (features/sampler/openai.py)
-        from ttsplan.features.sampler.openai import OpenAIEngine
-
         return OpenAIEngine(model=model, **kwargs)
     raise TtsplanError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}.{did_you_mean(name, ENGINES)}")
 

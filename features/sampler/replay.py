@@ -16,7 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.io import read_samples
 from ttsplan.features.sampler.base import BatchEngine, Completion, SamplerConfig
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.features.tasks import Prompt
@@ -36,8 +37,6 @@ class ReplayEngine(BatchEngine):
         if table is None:
             raise TtsplanError("the replay engine must be given a recorded sample table (--model PATH), got none.")
         if not isinstance(table, pl.DataFrame):
-            from ttsplan.features.io import read_samples
-
             table = read_samples(table)
         else:
             table = validate_sample_table(table)
@@ -47,8 +46,6 @@ class ReplayEngine(BatchEngine):
                                f"{len(configs)} ({', '.join(configs[:4])}{', …' if len(configs) > 4 else ''}).")
         if config is not None:
             if config not in configs:
-                from ttsplan.features.errors import did_you_mean
-
                 raise TtsplanError(f"--config must be one of the recorded configurations, got {config!r}."
                                    f"{did_you_mean(config, configs)}")
             table = table.filter(pl.col("config") == config)
