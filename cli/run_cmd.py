@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
 from ttsplan.cli.engines import build_engine
 from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.sampler import SamplerConfig
+from ttsplan.planner.plan import check_prompts_match
+from ttsplan.planner.policy_plan import PolicyPlan, read_plan
+from ttsplan.planner.run import run_plan
 
 HELP = """Execute a plan: sample each planned prompt up to its allocated N with an engine, let an adaptive
 stopping rule end prompts early, and write a SampleTable, per-prompt results and a summary of
@@ -69,9 +72,6 @@ def run_cmd(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from ttsplan.features.sampler import SamplerConfig
-    from ttsplan.planner.policy_plan import PolicyPlan, read_plan
-    from ttsplan.planner.run import run_plan
 
     if not plan.is_file():
         raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "
@@ -85,8 +85,6 @@ def run_cmd(
             adaptive, threshold, min_n = policy.rule, threshold or policy.threshold, min_n or policy.min_n
         the_plan = {p.id: policy.max_samples for p in plist}
     elif the_plan.prompt_hashes:  # a per-prompt plan applies only to the prompts it was made for
-        from ttsplan.planner.plan import check_prompts_match
-
         check_prompts_match(the_plan, plist, config or the_plan.recommended_config)
     stops = stop_strings(stop, is_tasks)
     if base_url is not None and engine != "openai":

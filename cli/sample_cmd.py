@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
 from ttsplan.cli.engines import build_engine
 from ttsplan.cli.prompts import load_prompts, stop_strings
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.sampler import (
+    ENGINES,
+    SamplerConfig,
+    ValidationSampler,
+    dependency_problem,
+    parse_shard,
+)
+from ttsplan.features.sampler.base import REWARDS
 
 HELP = """Sample k completions per prompt and write a graded SampleTable (parquet shards).
 
@@ -64,7 +71,6 @@ def sample(
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
-    from ttsplan.features.sampler import SamplerConfig, ValidationSampler, parse_shard
 
     check_sample_options(engine=engine, model=model, k=k, temperature=temperature, top_p=top_p,
                          max_new_tokens=max_new_tokens, max_prompts=max_prompts, shots=shots,
@@ -128,10 +134,6 @@ def check_sample_options(*, engine: str, model: str | None, k: int, temperature:
                          concurrency: int, top_logprobs: int, out: Path) -> None:
     """Every check that needs neither the prompts nor the engine: ranges, the engine's optional
     dependencies (with the extra to install) and --out; one message, before any file is created."""
-    from ttsplan.features.errors import did_you_mean
-    from ttsplan.features.sampler import ENGINES, dependency_problem
-    from ttsplan.features.sampler.base import REWARDS
-
     problems: list[str] = []
     if engine not in ENGINES:
         problems.append(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}.{did_you_mean(engine, ENGINES)}")

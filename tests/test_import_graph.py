@@ -61,8 +61,6 @@ FUNCTION_LEVEL_ALLOWED: dict[tuple[str, str], str] = {
 #: checked yet. Whoever finishes one moves its imports to module level (or into
 #: FUNCTION_LEVEL_ALLOWED with a reason) and deletes its entry: the test fails on entries with none left.
 PENDING_FUNCTION_LEVEL: dict[str, str] = {
-    "ttsplan.cli.run_cmd": "sampler, policy_plan, run, plan imported inside run_cmd()",
-    "ttsplan.cli.sample_cmd": "sampler, errors imported inside sample() and check_sample_options()",
 }
 
 #: import cycles that other work is removing, {modules: why}; the test fails once one is gone, so that
