@@ -172,14 +172,18 @@ class PolicyPlan:
         return self.configs[names.index(name)]
 
     def recommended_by_dataset(self) -> dict[str, str]:
-        """Per task: the configuration with the highest cross-fitted accuracy (then the cheapest)."""
-        best: dict[str, ConfigPolicy] = {}
+        """Per task: the cheapest configuration (samples per prompt) whose cross-fitted accuracy is within the
+        objective's tolerance of the task's most accurate one (budget objective: the most accurate)."""
+        groups: dict[str, list[ConfigPolicy]] = {}
         for c in self.configs:
-            key = c.dataset or ""
-            if key not in best or (c.accuracy.mean, -c.samples.mean) > (best[key].accuracy.mean,
-                                                                          -best[key].samples.mean):
-                best[key] = c
-        return {k: best[k].config for k in sorted(best)}
+            groups.setdefault(c.dataset or "", []).append(c)
+        tol = self.objective.tolerance if self.objective.kind == "target" else 0.0
+        out = {}
+        for key in sorted(groups):
+            best = max(c.accuracy.mean for c in groups[key])
+            near = [c for c in groups[key] if c.accuracy.mean >= best - tol - 1e-12]
+            out[key] = min(near, key=lambda c: (c.samples.mean, -c.accuracy.mean, c.config)).config
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """Formatted rows for printing, one per configuration."""
