@@ -42,10 +42,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 
 def show(name: str, res: pl.DataFrame) -> pl.DataFrame:
     s = summarize(res)
-    print(f"{'config':40s} {'Nmax':>4s} {'acc':>6s} {'drop_pt':>7s} {'worst':>6s} {'samples':>7s} {'save_max':>8s} "
+    print(f"{'config':52s} {'Nmax':>4s} {'acc':>6s} {'drop_pt':>7s} {'worst':>6s} {'samples':>7s} {'save_max':>8s} "
           f"{'save_uni':>8s} {'cov_acc':>7s} {'cov_smp':>7s} {'err_acc':>7s} {'base_err':>8s} {'err_smp':>7s}  most chosen")
     for r in s.iter_rows(named=True):
-        print(f"{r['config'][:40]:40s} {r['n_max']:4d} {r['accuracy']:6.3f} {r['drop_pt']:7.2f} {r['worst_drop_pt']:6.2f} "
+        print(f"{r['config'][:52]:52s} {r['n_max']:4d} {r['accuracy']:6.3f} {r['drop_pt']:7.2f} {r['worst_drop_pt']:6.2f} "
               f"{r['samples']:7.2f} {r['savings_vs_nmax']:8.2f} {(r['savings_vs_uniform'] or float('nan')):8.2f} "
               f"{r['accuracy_coverage']:7.2f} {r['samples_coverage']:7.2f} {r['accuracy_error_pt']:7.2f} "
               f"{r['baseline_error_pt']:8.2f} {r['samples_error'] * 100:6.1f}%  {r['most_chosen']}")
