@@ -99,13 +99,16 @@ def plan_command(
                                                          "fitted on the labeled FILE.")] = None,
     prompts: Annotated[Path | None, typer.Option(help="With --pilot-file: the prompts JSONL the pilot was sampled "
                                                       "from; the plan records each prompt's text hash.")] = None,
+    extrapolate: Annotated[bool, typer.Option("--extrapolate", help="Per-prompt allocation planner: allow N above "
+                                                                    "the samples recorded (model-predicted, noted)."
+                                              )] = False,
     per_prompt: Annotated[bool, typer.Option("--per-prompt", help="The per-prompt allocation planner (plan schema "
                                                                   "1; in-sample figures).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
     unit = normalize_unit(unit)
-    legacy = per_prompt or pilot_file is not None or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
+    legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
     problems = []
     if not (0 <= tolerance < 100):
         problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
@@ -157,7 +160,8 @@ def plan_command(
         _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format)
         return
     if legacy:
-        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration)
+        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration,
+                     extrapolate)
         return
     if b is not None:
         objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
@@ -196,9 +200,9 @@ def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> 
 
 
 def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src,
-                 calibration) -> None:
+                 calibration, extrapolate) -> None:
     plan = make_plan(table, b, unit=unit, strategies=strategies, model=model, gpu=gpu, pilot=pilot,
-                     risk_averse=risk_averse, calibration=calibration)
+                     risk_averse=risk_averse, calibration=calibration, extrapolate=extrapolate)
     if out is not None:
         write_atomic(out, plan.to_json(indent=1) + "\n")
         err_console.print(f"wrote {out}")

@@ -646,7 +646,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
               strategies: Sequence[str] | str | None = None, model: str | None = None, gpu: str | None = "H100",
               pilot: int | None = None, risk_averse: bool = False, grid: Sequence[int] = DEFAULT_GRID,
               confidence: float = 0.9, batch_prompts: int = 64, calibrate: bool = True,
-              calibration: Any = None) -> Plan:
+              calibration: Any = None, extrapolate: bool = False) -> Plan:
     """Plan every configuration of ``table`` under ``budget`` (see the module docstring).
 
     ``calibrate`` (default): shift the success model's per-config pass / maj / BoN curves onto the exact
@@ -655,6 +655,8 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     differences and extrapolates beyond the sampled k.
 
     ``budget=None``: the cost of majority vote with N = 8 on every prompt, in ``unit`` (default samples).
+    ``extrapolate``: allow N above the samples recorded per prompt (the success model predicts them; the
+    plan notes it); by default the grid stops at the fewest samples recorded for a prompt.
     """
     unit = normalize_unit(unit or (budget.unit if budget else "samples"))
     if budget is not None and budget.unit != unit:
@@ -663,6 +665,11 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     table = split_configs_by_dataset(table)
+    recorded = (int(table["samples"].min()) if "correct_samples" in table.columns
+                else int(table.group_by(["config", "prompt_id"]).len()["len"].min()))
+    extrapolated = [int(g) for g in grid if int(g) > recorded]
+    if not extrapolate:  # N stays where there is evidence
+        grid = [int(g) for g in grid if int(g) <= recorded] or [recorded]
     cal = None
     if calibrate and "correct_samples" not in table.columns:
         cal_post = fit_success(table, pilot, confidence)
@@ -696,6 +703,11 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     mhash = _model_hash([prep.mean, prep.low, prep.high, {u: float(v.sum()) for u, v in prep.costs.items()},
                          model, gpu, pilot, confidence])
     notes = list(prep.notes)
+    if extrapolate and extrapolated:
+        big = sorted({a.n for a in allocs if a.n > recorded})
+        notes.append(f"extrapolated: N above the {recorded} samples recorded per prompt ({', '.join(map(str, big))}) "
+                     "priced and predicted by the success model, not measured" if big else
+                     f"--extrapolate allowed N above {recorded}, none was chosen")
     if cost_model is None:
         notes.append("no --model given: seconds and dollars are not priced (pass --model, e.g. gemma-3-270m)")
     else:

@@ -271,3 +271,18 @@ def test_a_second_run_into_the_same_out_is_refused(default_half, tmp_path: Path)
     r = runner.invoke(app, args)                         # once it is gone, the run goes ahead
     assert r.exit_code == 0, r.output
     assert (out / "summary.json").exists()
+
+
+def test_no_n_above_the_recorded_samples_unless_extrapolating(tmp_path: Path) -> None:
+    from ttsplan.planner.budget import Budget
+    from ttsplan.planner.plan import make_plan
+
+    rows = [(f"p{i}", [str((i * j) % 4) for j in range(6)], [(i * j) % 4 == 0 for j in range(6)]) for i in range(12)]
+    t = _table(rows)
+    plan = make_plan(t, Budget(20, "samples", per_prompt=True))
+    assert max(a.n for a in plan.allocations) <= 6 and max(plan.grid) == 6
+    assert not any("extrapolated" in n for n in plan.notes)
+    wide = make_plan(t, Budget(20, "samples", per_prompt=True), extrapolate=True)
+    assert max(wide.grid) > 6
+    if max(a.n for a in wide.allocations) > 6:
+        assert any(n.startswith("extrapolated: N above the 6 samples") for n in wide.notes)
