@@ -6,7 +6,8 @@ without replacement — the same number brute-force enumeration of the C(n, k) s
 - :func:`pass_at_k` — 1 − C(n−c, k)/C(n, k), in log space (stable for n = 10,000 and k up to n).
 - :func:`bon_at_k` — the correctness of the highest-reward sample among k; ties averaged.
 - :func:`maj_at_k` — plurality vote among k (uniform tie-breaking, null answers never win), exact by
-  a generating-polynomial dynamic programme over answer clusters.
+  a generating-polynomial dynamic programme over answer clusters: one pass over the winner's vote count
+  serves every k, prompts with the same cluster sizes share it, and processes share the prompts.
 - :func:`weighted_maj_at_k` — reward-weighted vote, Monte Carlo with its standard error.
 - :func:`prompt_curves` / :func:`curves` — per-prompt values and per-config curves with
   bootstrap-over-prompts confidence intervals.
@@ -18,16 +19,19 @@ without replacement — the same number brute-force enumeration of the C(n, k) s
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy.special import gammaln
 
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import has_values
 
 METRICS = ("pass", "maj", "bon")
@@ -78,18 +82,18 @@ def pass_at_k(n: np.ndarray | int, c: np.ndarray | int, k: np.ndarray | int) -> 
 
 
 # --------------------------------------------------------------------------------------------- BoN@k
-def _tie_averaged(sorted_rewards: np.ndarray, sorted_correct: np.ndarray) -> np.ndarray:
-    """Replace each correctness value by the mean over its run of tied rewards (rows sorted)."""
-    p, n = sorted_rewards.shape
-    new_run = np.ones((p, n), dtype=bool)
-    new_run[:, 1:] = sorted_rewards[:, 1:] != sorted_rewards[:, :-1]
-    run_id = np.cumsum(new_run, axis=1) - 1 + (np.arange(p) * n)[:, None]
-    flat_id = run_id.ravel()
-    sums = np.bincount(flat_id, weights=sorted_correct.ravel(), minlength=p * n)
-    sizes = np.bincount(flat_id, minlength=p * n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / sizes
-    return means[flat_id].reshape(p, n)
+def _average_ties(sorted_rewards: np.ndarray, sorted_correct: np.ndarray) -> np.ndarray:
+    """Replace, in place, each correctness value by the mean over its run of tied rewards (rows sorted).
+    Only the tied positions are touched."""
+    row, col = np.nonzero(sorted_rewards[:, 1:] == sorted_rewards[:, :-1])  # col + 1 ties with col
+    if row.size:
+        new = np.ones(row.size, dtype=bool)  # first pair of a run of ties
+        new[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1] + 1)
+        end = np.append(new[1:], True)  # last pair of a run
+        run = np.cumsum(new) - 1
+        row, col, run = np.append(row, row[end]), np.append(col, col[end] + 1), np.append(run, run[end])
+        sorted_correct[row, col] = (np.bincount(run, weights=sorted_correct[row, col]) / np.bincount(run))[run]
+    return sorted_correct
 
 
 def bon_weights(n: int, ks: Sequence[int]) -> np.ndarray:
@@ -111,25 +115,19 @@ def bon_at_k(rewards: np.ndarray, correct: np.ndarray, ks: Sequence[int]) -> np.
     [[0.6667, 0.0]]
     """
     rewards = np.asarray(rewards, dtype=float)
-    correct = np.asarray(correct, dtype=float)
+    correct = np.asarray(correct)
     if rewards.ndim == 1:
         rewards, correct = rewards[None, :], correct[None, :]
-    rewards = np.where(np.isnan(rewards), -np.inf, rewards)
-    order = np.argsort(rewards, axis=1, kind="stable")
+    missing = np.isnan(rewards)
+    if missing.any():
+        rewards = np.where(missing, -np.inf, rewards)
+    order = np.argsort(rewards, axis=1)  # order within ties is irrelevant: ties are averaged
     r_sorted = np.take_along_axis(rewards, order, axis=1)
-    c_sorted = np.take_along_axis(correct, order, axis=1)
-    c_avg = _tie_averaged(r_sorted, c_sorted)
-    return c_avg @ bon_weights(rewards.shape[1], ks)
+    c_sorted = np.take_along_axis(correct, order, axis=1).astype(float, copy=False)  # a new array
+    return _average_ties(r_sorted, c_sorted) @ bon_weights(rewards.shape[1], ks)
 
 
 # --------------------------------------------------------------------------------------------- maj@k
-def _gauss_legendre_01(degree: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes/weights on [0, 1] integrating polynomials up to ``degree`` exactly."""
-    q = degree // 2 + 1
-    x, w = np.polynomial.legendre.leggauss(q)
-    return (x + 1) / 2, w / 2
-
-
 @lru_cache(maxsize=8)
 def _comb_table(n: int) -> np.ndarray:
     """Pascal's triangle C[a, b] for 0 <= a, b <= n as exact-valued floats (n <= 1020), 0 above."""
@@ -141,127 +139,278 @@ def _comb_table(n: int) -> np.ndarray:
 
 
 _EXACT_MAX_N = 1020  # C(1020, 510) < 1.8e308: plain float counts are exact to rounding up to here
+_TRACKED_MIN, _TRACKED_MAX = 4, 6  # other clusters followed by the incremental DP (2**tracked products per row)
+_SCRATCH_T = 6  # clusters of up to this size may be left to the from-scratch count
+_LEVEL_BYTES = 8 << 20  # subset-product memory per chunk of rows (cache-sized)
 
 
-def _maj_signature(sizes: tuple[int, ...], quality: tuple[float, ...], n_null: int,
-                   ks: tuple[int, ...]) -> np.ndarray:
-    """maj@k for one answer-cluster signature (cluster sizes, their correctness, null count).
-
-    P(cluster j wins) = Σ_t C(m_j, t) · [y^{k−t}] Π_{i≠j}(Σ_{x<t} C(m_i,x) y^x + z·C(m_i,t) y^t)
-    · (1+y)^{m_null} / C(n, k), integrated over z ∈ [0, 1] so that a tie among s+1 leaders
-    contributes 1/(s+1) (∫ z^s dz, exact by Gauss–Legendre). Clusters smaller than t cannot reach t
-    and fold, with the null answers, into one free binomial factor (Vandermonde); for t above every
-    other cluster the sum is the hypergeometric P(x_j = t). The polynomial work stays small.
-    """
-    n = sum(sizes) + n_null
-    ks_arr = np.asarray(ks, dtype=np.int64)
-    out = np.zeros(len(ks))
-    if not sizes:
-        return out
-    if n > _EXACT_MAX_N:
-        raise TtsplanError(f"exact maj@k supports up to {_EXACT_MAX_N} samples per prompt, got {n}. "
-                           "Subsample the prompt's answers first.")
-    comb = _comb_table(n)
-    total = comb[n, np.minimum(ks_arr, n)]
-    sizes_arr = np.asarray(sizes)
-    kmax = int(ks_arr.max())
-    for j, (m_j, q_j) in enumerate(zip(sizes, quality)):
-        if q_j == 0.0:
-            continue
-        others = np.delete(sizes_arr, j)
-        top = int(others.max()) if others.size else 0
-        t_hi = min(m_j, kmax)
-        if t_hi > top:  # nobody else can reach t: hypergeometric P(x_j = t)
-            t = np.arange(top + 1, t_hi + 1)[:, None]
-            rest = ks_arr[None, :] - t
-            ok = (rest >= 0) & (rest <= n - m_j)
-            pmf = comb[m_j, t] * np.where(ok, comb[n - m_j, np.clip(rest, 0, n)], 0.0) / total[None, :]
-            out += q_j * pmf.sum(axis=0)
-        t_lo_hi = min(t_hi, top)
-        if t_lo_hi < 1:
-            continue
-        nodes, weights = _gauss_legendre_01(len(others))
-        polys = np.zeros((t_lo_hi, len(others) * t_lo_hi + 1))
-        frees = np.empty(t_lo_hi, dtype=np.int64)
-        for t in range(1, t_lo_hi + 1):
-            active = others[others >= t]
-            frees[t - 1] = int(others[others < t].sum()) + n_null
-            poly = np.ones((len(nodes), 1))
-            for m_i in active:
-                coef = comb[m_i, : t + 1]
-                base = coef.copy()
-                base[t] = 0.0  # Σ_{x<t} C(m_i, x) y^x, plus z·C(m_i, t)·y^t per quadrature node below
-                conv = np.array([np.convolve(row, base) for row in poly])
-                conv[:, t:] += (nodes * coef[t])[:, None] * poly
-                poly = conv
-            integrated = weights @ poly
-            polys[t - 1, : integrated.size] = integrated
-        t_col = np.arange(1, t_lo_hi + 1)[:, None, None]
-        d = np.arange(polys.shape[1])[None, None, :]
-        rest = ks_arr[None, :, None] - t_col - d  # (T, K, D)
-        ok = (rest >= 0) & (rest <= frees[:, None, None])
-        bg = np.where(ok, comb[frees[:, None, None], np.clip(rest, 0, n)], 0.0)
-        per_t = np.einsum("tkd,td->tk", bg, polys) * comb[m_j, 1:t_lo_hi + 1][:, None]
-        out += q_j * per_t.sum(axis=0) / total
-    out[ks_arr > n] = np.nan
-    return np.minimum(out, 1.0)
-
-
-_BATCH_MAX_OTHERS = 5  # (6 clusters) subset-product DP holds 2**J polynomials per row
-
-
-def _maj_rows_batched(m_target: np.ndarray, others: np.ndarray, m_null: np.ndarray, n: int,
-                      ks: tuple[int, ...]) -> np.ndarray:
-    """P(target cluster wins a k-subset vote) for many rows at once (same n, same J other clusters).
-
-    The same generating polynomial as :func:`_maj_signature`, organised for vectorization: for all
-    subsets R of the J other clusters keep Prod_R(y) = (1+y)^{m_null} · Π_{i∈R} Σ_{x<t} C(m_i,x) y^x,
-    updated from t to t+1 by adding each cluster's next term (J·2^{J−1} array operations per t,
-    shared by every row). At each t the z-integrated polynomial is
-    Σ_{U⊆W} Π_{i∈U} C(m_i,t) · y^{t|U|} · Prod_{W∖U}(y) / (|U|+1), and only its coefficients at
-    y^{k−t} for the requested k are read.
-    """
-    rows, j_others = others.shape
-    ks_arr = np.asarray(ks, dtype=np.int64)
-    kmax = int(min(ks_arr.max(), n))
-    comb = _comb_table(n)
-    length = kmax + 1
-    nsub = 1 << j_others
-    full = nsub - 1
-    popcount = np.array([bin(u).count("1") for u in range(nsub)])
-    # layout (subset, degree, row): every update and read below touches contiguous row vectors
-    prod = np.repeat(comb[m_null[None, :], np.arange(length)[:, None]][None], nsub, axis=0)
-    out = np.zeros((rows, len(ks)))
-    total = comb[n, np.minimum(ks_arr, n)]
-    t_max = int(min(m_target.max(initial=0), kmax))
-    top_other = int(others.max(initial=0))
-    for t in range(1, t_max + 1):
-        c = comb[others, t] if t <= n else np.zeros_like(others, dtype=float)  # 0 where m_i < t
-        c_target = comb[m_target, t]  # 0 where m_target < t
-        coefs = [np.ones(rows)]
-        for u in range(1, nsub):
-            low = (u & -u).bit_length() - 1
-            coefs.append(coefs[u ^ (1 << low)] * c[:, low])
-        for ki, k in enumerate(ks_arr):
-            r = int(k) - t
-            if r < 0 or k > n:
-                continue
-            acc = np.zeros(rows)
-            for u in range(nsub):
-                shift = t * popcount[u]
-                if shift <= r:
-                    acc += coefs[u] * prod[full ^ u, r - shift] / (popcount[u] + 1)
-            out[:, ki] += c_target * acc / total[ki]
-        if t <= top_other and t < length:
-            hi = kmax - t + 1  # later steps read coefficients below kmax - t only
-            if hi > t:
-                for i in range(j_others):
-                    bit = 1 << i
-                    for subset in range(nsub):
-                        if subset & bit:
-                            prod[subset, t:hi] += c[None, :, i] * prod[subset ^ bit, : hi - t]
-    out[:, ks_arr > n] = np.nan
+def _scratch_counts(t: int, kp: np.ndarray, m_null: np.ndarray, others: np.ndarray, comb: np.ndarray,
+                    kmax: int) -> np.ndarray:
+    """Winning-subset counts given x_target = t, built from scratch (rows with more clusters able to reach
+    t than the incremental DP tracks; cheap because that only happens while t is small):
+    Σ_s [z^s y^{k−t}] Π_i (Σ_{x<t} C(m_i,x) y^x + z·C(m_i,t)·y^t) · (1+y)^{free} / (s+1).
+    Returns (len(kp), rows)."""
+    rows = others.shape[0]
+    active = others >= t
+    n_active = int(active.sum(axis=1).max())
+    s_cap = min(kmax // t - 1, n_active)  # s clusters tied with the target at t need (s+1)·t <= k votes
+    depth = kmax - t + 1
+    free = m_null + np.where(active, 0, others).sum(axis=1)
+    poly = np.zeros((s_cap + 1, depth, rows))  # (ties s, degree, row)
+    poly[0] = comb[free[None, :], np.arange(depth)[:, None]]
+    for i in range(n_active):
+        m_i = np.where(active[:, i], others[:, i], 0)  # clusters are sorted: the active ones come first
+        s_hi = min(i, s_cap) + 1  # ties so far
+        new = poly[:s_hi + 1].copy() if s_hi <= s_cap else poly.copy()
+        for x in range(1, min(t, depth)):
+            new[:s_hi, x:] += comb[m_i, x] * poly[:s_hi, :depth - x]
+        if s_cap >= 1 and t < depth:
+            top_s = min(s_hi, s_cap)
+            new[1:top_s + 1, t:] += comb[m_i, t] * poly[:top_s, :depth - t]
+        poly[:new.shape[0]] = new
+    out = np.zeros((len(kp), rows))
+    weights = 1.0 / np.arange(1, s_cap + 2)
+    for ki, k in enumerate(kp):
+        if k >= t:
+            out[ki] = weights @ poly[:, k - t]
     return out
+
+
+class _Level:
+    """The rows for which exactly ``level`` of their tracked clusters can still reach t, packed in slots
+    0..live−1: ``x[S]`` (S ⊆ those clusters, as a bit mask) = Π_{i∈S} Σ_{x<t} C(m_i,x) y^x ·
+    (1+y)^{m_null + completed clusters}, laid out (slot, subset, degree). ``exit`` is the last t a row
+    belongs here; rows leave in batches, once a quarter of them are due (``due``)."""
+
+    def __init__(self, level: int, capacity: int, depth: int) -> None:
+        self.x = np.zeros((capacity, 1 << level, depth + 1))  # degree ``depth`` stays 0: read for k < t·(…)
+        self.cube = self.x.reshape((capacity,) + (2,) * level + (depth + 1,))  # an axis per cluster
+        self.buffer = np.empty((capacity,) + (2,) * (level - 1) + (depth + 1,))
+        self.rows = np.empty(capacity, dtype=np.int64)
+        self.exit = np.empty(capacity, dtype=np.int64)
+        self.live = 0
+        self.due = 0
+
+    def _schedule(self) -> None:
+        quarter = (self.live + 3) // 4
+        self.due = int(np.partition(self.exit[:self.live], quarter - 1)[quarter - 1]) + 1 if self.live else 1 << 62
+
+    def add(self, rows: np.ndarray, exit_t: np.ndarray, state: np.ndarray) -> None:
+        lo, hi = self.live, self.live + rows.size
+        self.x[lo:hi, :, :state.shape[2]] = state
+        self.rows[lo:hi] = rows
+        self.exit[lo:hi] = exit_t
+        self.live = hi
+        self._schedule()
+
+    def drop(self, leaving: np.ndarray, depth: int) -> None:
+        """Remove the live slots flagged in ``leaving``, moving the last live rows into their places."""
+        stay = self.live - int(leaving.sum())
+        holes = np.flatnonzero(leaving[:stay])
+        movers = stay + np.flatnonzero(~leaving[stay:])
+        self.x[holes, :, :depth] = self.x[movers, :, :depth]
+        self.rows[holes] = self.rows[movers]
+        self.exit[holes] = self.exit[movers]
+        self.live = stay
+        self._schedule()
+
+
+def _maj_rows(n: np.ndarray, m_null: np.ndarray, m_target: np.ndarray, others: np.ndarray,
+              ks: Sequence[int], tracked: int = _TRACKED_MIN) -> np.ndarray:
+    """P(a target cluster wins the plurality vote of a uniform k-subset of n samples), exactly, per row.
+
+    Row r: ``n[r]`` samples, a target cluster of ``m_target[r]``, the other clusters ``others[r]`` (sorted
+    descending, zero-padded) and ``m_null[r]`` null answers; ties among s+1 leaders count 1/(s+1).
+    With x_target = t, the winning subsets are counted by
+    C(m_target, t) · [y^{k−t}] ∫₀¹ Π_i (Σ_{x<t} C(m_i,x) y^x + z·C(m_i,t) y^t) dz · (1+y)^{m_null}, i.e.
+    Σ_U Π_{i∈U} C(m_i,t) · y^{t|U|} · Π_{i∉U} Σ_{x<t} C(m_i,x) y^x / (|U|+1) over the sets U of tied clusters.
+    One pass over t = 1, 2, … serves every k: the subset products Π_{i∈S} Σ_{x<t} C(m_i,x) y^x are updated
+    in place from t to t+1 (each cluster adds one term), truncated at the largest requested k < n; a cluster
+    smaller than t is complete and folds into the free binomial, which halves the subsets to follow
+    (rows move down a :class:`_Level`). With all others below t the count is hypergeometric; k = n is the
+    plain vote; while more than the ``tracked`` largest other clusters reach t, it is counted from scratch.
+    Returns (rows × len(ks)); NaN where k > n.
+    """
+    rows, width = others.shape
+    n = np.broadcast_to(np.asarray(n, dtype=np.int64), (rows,))
+    ks_arr = np.asarray(ks, dtype=np.int64)
+    out = np.zeros((rows, len(ks_arr)))
+    if rows == 0:
+        return out
+    top = others[:, 0] if width else np.zeros(rows, dtype=np.int64)
+    live = np.flatnonzero((ks_arr >= 1) & (ks_arr < n.max()))
+    if live.size:
+        out[:, live] = _maj_counts(n, m_null, m_target, others, ks_arr[live], tracked, top)
+    whole = ks_arr[None, :] == n[:, None]  # every sample drawn: the plurality cluster(s) win outright
+    vote = np.where(m_target >= top, 1.0 / (1 + (others == m_target[:, None]).sum(axis=1)), 0.0)
+    out = np.where(whole, vote[:, None], out)
+    out[ks_arr[None, :] > n[:, None]] = np.nan
+    return out
+
+
+def _maj_counts(n: np.ndarray, m_null: np.ndarray, m_target: np.ndarray, others: np.ndarray, kp: np.ndarray,
+                tracked: int, top: np.ndarray) -> np.ndarray:
+    """The dynamic programme of :func:`_maj_rows` for 1 <= k < max(n): (rows × len(kp)) probabilities."""
+    rows, width = others.shape
+    comb = _comb_table(int(n.max()))
+    nk, kmax = len(kp), int(kp.max())
+    counts = np.zeros((nk, rows))
+    tracked = min(width, tracked)
+    padded = np.concatenate([others[:, :tracked], np.zeros((rows, 1), dtype=others.dtype)], axis=1)
+    t0 = others[:, tracked] + 1 if width > tracked else np.ones(rows, dtype=np.int64)  # first t read incrementally
+    free = m_null + others[:, tracked:].sum(axis=1)
+    last = np.minimum(np.minimum(m_target, top), kmax)  # last t with some other cluster able to reach t
+    exit_t = np.where((last >= t0)[:, None], np.minimum(last[:, None], padded[:, :tracked]), 0)  # last t per level
+    start = (padded[:, :tracked] >= 1).sum(axis=1)  # level at t = 1
+    visits = exit_t >= padded[:, 1:] + 1  # the row spends some t at level a (a column per level)
+    levels = {a: _Level(a, int(visits[:, a - 1].sum()), kmax) for a in range(tracked, 0, -1)}
+    for a, lv in levels.items():
+        first = np.flatnonzero((start == a) & (exit_t[:, a - 1] >= 1))
+        lv.add(first, exit_t[first, a - 1], comb[free[first], None, :kmax])
+    sel = np.flatnonzero(top < np.minimum(m_target, kmax))  # t above every other cluster: hypergeometric
+    if sel.size:
+        m, outside, floor = m_target[sel], (n - m_target)[sel], top[sel]
+        for ki, k in enumerate(kp):
+            t = np.arange(int(floor.min()) + 1, min(int(k), int(m.max())) + 1)
+            if t.size:
+                terms = comb[m[:, None], t] * comb[outside[:, None], k - t]
+                terms[t[None, :] <= floor[:, None]] = 0.0
+                counts[ki, sel] += terms.sum(axis=1)
+    popcounts = [np.array([u.bit_count() for u in range(1 << a)]) for a in range(tracked + 1)]
+    rest = [((1 << a) - 1) ^ np.arange(1 << a) for a in range(tracked + 1)]  # the complement of U
+    for t in range(1, min(kmax, int(m_target.max())) + 1):
+        c_target = comb[m_target, t]
+        sel = np.flatnonzero((t0 > t) & (m_target >= t))  # untracked clusters still reach t
+        if sel.size:
+            counts[:, sel] += c_target[sel] * _scratch_counts(t, kp, m_null[sel], others[sel], comb, kmax)
+        depth = kmax - t + 1
+        for a, lv in levels.items():  # rows whose smallest tracked clusters are complete move down, in
+            # batches: a row kept too long only costs time (C(m_i, t) = 0 for its completed clusters)
+            if t >= lv.due:
+                leaving = lv.exit[:lv.live] < t
+                slots = np.flatnonzero(leaving)
+                moved = lv.rows[slots]
+                down = (padded[moved, :a] >= t).sum(axis=1)
+                for b in np.unique(down[(down > 0) & (last[moved] >= t)]):
+                    go = (down == b) & (last[moved] >= t)  # keep the subsets holding the completed ones
+                    subsets = np.arange(1 << b) | (((1 << a) - 1) ^ ((1 << b) - 1))
+                    levels[b].add(moved[go], exit_t[moved[go], b - 1], lv.x[slots[go]][:, subsets, :depth])
+                lv.drop(leaving, depth)
+        for a, lv in levels.items():
+            size = lv.live
+            if not size:
+                continue
+            idx = lv.rows[:size]
+            x = lv.x[:size]
+            c = comb[others[idx, :a].T, t]  # (a, rows): 0 where the cluster is below t
+            nsub = 1 << a
+            coefs = np.empty((nsub, size))  # C(m_target, t) · Π_{i∈U} C(m_i, t)
+            coefs[0] = np.where((t0[idx] <= t) & (top[idx] >= t), c_target[idx], 0.0)
+            for u in range(1, nsub):
+                low = (u & -u).bit_length() - 1
+                np.multiply(coefs[u ^ (1 << low)], c[low], out=coefs[u])
+            coefs /= (1 + popcounts[a])[:, None]  # ties among |U|+1 leaders
+            k0 = int(np.searchsorted(kp, t))
+            deg = kp[None, k0:] - t * (1 + popcounts[a][:, None])  # read y^{k − t − t|U|} of Π over the rest
+            deg[deg < 0] = kmax  # the zero row
+            counts[k0:, idx] += np.einsum("ruk,ur->kr", x[:, rest[a][:, None], deg], coefs)
+            hi = kmax - t  # later steps read degrees below kmax − t only
+            if hi > t:
+                for i in range(a):  # Σ_{x<t} → Σ_{x<=t}: add C(m_i, t)·y^t times the product without i
+                    axis = (slice(None, size),) + (slice(None),) * (a - 1 - i)
+                    term = np.multiply(lv.cube[axis + (0,)][..., :hi - t], c[i].reshape((size,) + (1,) * a),
+                                       out=lv.buffer[:size][..., :hi - t])
+                    target = lv.cube[axis + (1,)][..., t:hi]
+                    np.add(target, term, out=target)
+    with np.errstate(invalid="ignore", divide="ignore"):  # k > n: 0/0, replaced by the caller
+        return (counts / comb[n[None, :], kp[:, None]]).T
+
+
+def _maj_job(args: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...], int]) -> np.ndarray:
+    return _maj_rows(*args)
+
+
+def _default_workers() -> int:
+    """The CPU cores this process may use (1 when unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_jobs(func: Callable[[Any], np.ndarray], jobs: list, workers: int) -> list[np.ndarray]:
+    """``[func(j) for j in jobs]``, over a process pool when ``workers`` > 1 (in this process if none starts).
+
+    Workers are forked where the platform can (no re-import; they run numpy code only).
+    """
+    workers = min(workers, len(jobs))
+    if workers > 1:
+        try:
+            context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return list(pool.map(func, jobs))
+        except (OSError, NotImplementedError, BrokenProcessPool):
+            pass
+    return [func(job) for job in jobs]
+
+
+_PARALLEL_MIN_WORK = 500_000  # rows × k-range below which a process pool costs more than it saves
+
+
+def _maj_arrays(sizes: np.ndarray, quality: np.ndarray, n_null: np.ndarray, ks: Sequence[int],
+                workers: int | None = None) -> np.ndarray:
+    """maj@k for prompts given as arrays: cluster sizes (prompts × clusters, descending, 0-padded), their
+    correctness, null counts. Returns (prompts × len(ks)).
+
+    Each cluster with some correctness is one row of :func:`_maj_rows`; rows are identified by
+    (n, nulls, own size, other sizes) — a row's value depends on nothing else — and computed once each, in
+    chunks of similar length, spread over ``workers`` processes (default: the usable cores).
+    """
+    ks = tuple(int(k) for k in ks)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(len(n_null), -1)
+    quality = np.asarray(quality, dtype=float).reshape(sizes.shape)
+    n_null = np.asarray(n_null, dtype=np.int64)
+    n = sizes.sum(axis=1) + n_null
+    big = (n > _EXACT_MAX_N) & (sizes > 0).any(axis=1)
+    if big.any():
+        raise TtsplanError(f"exact maj@k supports up to {_EXACT_MAX_N} samples per prompt, got {int(n[big].max())}. "
+                           "Subsample the prompt's answers first.")
+    values = np.zeros((len(n), len(ks)))
+    prompt, col = np.nonzero((quality > 0) & (sizes > 0))
+    if prompt.size:
+        keep = np.ones((prompt.size, sizes.shape[1] + 1), dtype=bool)
+        keep[np.arange(prompt.size), col] = False  # the prompt's other clusters, still in descending order
+        others = np.pad(sizes, ((0, 0), (0, 1)))[prompt][keep].reshape(prompt.size, -1)
+        others = others[:, : max(int((others > 0).sum(axis=1).max()), 1)]
+        key = np.column_stack([n[prompt], n_null[prompt], sizes[prompt, col], others])
+        unique, inverse = np.unique(key, axis=0, return_inverse=True)
+        jobs, owners = [], []
+        other = unique[:, 3:]
+        # follow at least 4 other clusters, and every one that is large (left to the from-scratch count, a
+        # big cluster would make every early t expensive), up to 6 (2**6 subset products)
+        tracked = np.minimum(np.maximum(np.minimum((other > 0).sum(axis=1), _TRACKED_MIN),
+                                        (other > _SCRATCH_T).sum(axis=1)), _TRACKED_MAX)
+        for level in np.unique(tracked):
+            rows = np.flatnonzero(tracked == level)  # by n, then by how long the DP runs
+            ordered = rows[np.lexsort((-np.minimum(unique[rows, 2], unique[rows, 3]), unique[rows, 0]))]
+            kmax = max([k for k in ks if k < unique[rows, 0].max()], default=1)
+            chunk = max(16, min(_LEVEL_BYTES // (8 * kmax * (2 << int(level))), -(-ordered.size // 2)))
+            for lo in range(0, ordered.size, chunk):
+                part = ordered[lo:lo + chunk]
+                oth = other[part]
+                oth = oth[:, : max(int((oth > 0).sum(axis=1).max()), 1)]
+                jobs.append((unique[part, 0], unique[part, 1], unique[part, 2], oth, ks, int(level)))
+                owners.append(part)
+        work = sum(job[2].size * max([k for k in ks if k < job[0].max()], default=0) for job in jobs)
+        if workers is None:
+            workers = _default_workers() if work >= _PARALLEL_MIN_WORK else 1
+        results = _run_jobs(_maj_job, jobs, max(1, int(workers)))
+        per_row = np.zeros((len(unique), len(ks)))
+        for part, res in zip(owners, results):
+            per_row[part] = res
+        np.add.at(values, prompt, quality[prompt, col][:, None] * per_row[inverse.reshape(-1)])
+    values[n[:, None] < np.asarray(ks)[None, :]] = np.nan
+    return np.minimum(values, 1.0)
 
 
 def _clusters(answers: Sequence[str | None], correct: Sequence) -> tuple[tuple[int, ...], tuple[float, ...], int]:
@@ -281,73 +430,29 @@ def maj_at_k_prompt(answers: Sequence[str | None], correct: Sequence, ks: Sequen
 
     A cluster's correctness is the mean ``correct`` of its samples (1 or 0 for a consistent grader).
     """
-    sizes, quality, n_null = _clusters(answers, correct)
-    return _maj_signature(sizes, quality, n_null, tuple(int(k) for k in ks))
-
-
-def _maj_chunk(args: tuple[list, tuple[int, ...]]) -> list[np.ndarray]:
-    sigs, ks = args
-    return [_maj_signature(s, q, n0, ks) for s, q, n0 in sigs]
-
-
-def _maj_batch_job(args: tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]]) -> np.ndarray:
-    return _maj_rows_batched(*args)
-
-
-_CHUNK_ROWS = 2048
+    return maj_at_k([_clusters(answers, correct)], ks, workers=1)[0]
 
 
 def maj_at_k(signatures: Sequence[tuple[tuple[int, ...], tuple[float, ...], int]], ks: Sequence[int],
              workers: int | None = None) -> np.ndarray:
     """maj@k for many prompts given as cluster signatures ``(sizes, qualities, n_null)``.
 
-    Identical signatures are computed once. Prompts with at most 6 answer clusters go through the
-    vectorized subset-product DP (:func:`_maj_rows_batched`, one row per cluster that has any
-    correctness), the rest through the per-prompt DP (:func:`_maj_signature`). ``workers`` > 1
-    spreads chunks over processes (default: up to the CPU count for big inputs).
-    Returns (prompts × len(ks)).
+    One dynamic programme over the winner's vote count serves every k (:func:`_maj_rows`); prompts with
+    the same cluster sizes share it; ``workers`` processes share the prompts (default: the usable cores,
+    for inputs big enough to gain; 1 = this process). Returns (prompts × len(ks)); NaN where k > n.
+
+    >>> maj_at_k([((2, 1), (1.0, 0.0), 0)], [1, 2, 3]).round(4).tolist()  # answers a, a, b; a correct
+    [[0.6667, 0.6667, 1.0]]
     """
-    ks = tuple(int(k) for k in ks)
-    unique: dict[tuple, int] = {}
-    index = np.empty(len(signatures), dtype=np.int64)
-    for i, sig in enumerate(signatures):
-        index[i] = unique.setdefault(sig, len(unique))
-    distinct = list(unique)
-    values = np.zeros((len(distinct), len(ks)))
-    # rows for the batched DP, grouped by (n, number of other clusters)
-    groups: dict[tuple[int, int], list[tuple[int, int, tuple[int, ...], int, float]]] = {}
-    slow: list[int] = []
-    for s_idx, (sizes, quality, n_null) in enumerate(distinct):
-        n = sum(sizes) + n_null
-        if len(sizes) - 1 > _BATCH_MAX_OTHERS or n > _EXACT_MAX_N:
-            slow.append(s_idx)
-            continue
-        for j, q in enumerate(quality):
-            if q > 0:
-                others = sizes[:j] + sizes[j + 1:]
-                groups.setdefault((n, len(others)), []).append((s_idx, sizes[j], others, n_null, q))
-    jobs, owners = [], []
-    for (n, _), rows in sorted(groups.items()):
-        rows.sort(key=lambda r: max(r[2], default=0))  # similar ranges of t per chunk
-        for lo in range(0, len(rows), _CHUNK_ROWS):
-            chunk = rows[lo:lo + _CHUNK_ROWS]
-            jobs.append((np.array([r[1] for r in chunk]), np.array([r[2] for r in chunk], dtype=np.int64).reshape(len(chunk), -1),
-                         np.array([r[3] for r in chunk]), n, ks))
-            owners.append((np.array([r[0] for r in chunk]), np.array([r[4] for r in chunk])))
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if len(jobs) > 2 else 1
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_maj_batch_job, jobs))
-    else:
-        results = [_maj_batch_job(job) for job in jobs]
-    for (s_idx, q), res in zip(owners, results):
-        np.add.at(values, s_idx, q[:, None] * res)
-    if slow:
-        values[slow] = np.asarray(_maj_chunk(([distinct[i] for i in slow], ks))).reshape(-1, len(ks))
-    too_big = [sum(s) + z for s, _, z in distinct]
-    values[np.asarray(too_big)[:, None] < np.asarray(ks)[None, :]] = np.nan
-    return np.minimum(values, 1.0)[index]
+    width = max((len(s) for s, _, _ in signatures), default=0)
+    sizes = np.zeros((len(signatures), width), dtype=np.int64)
+    quality = np.zeros((len(signatures), width))
+    for i, (s, q, _) in enumerate(signatures):
+        order = sorted(range(len(s)), key=lambda j: (-s[j], -q[j]))
+        sizes[i, :len(s)] = [s[j] for j in order]
+        quality[i, :len(s)] = [q[j] for j in order]
+    n_null = np.array([int(z) for _, _, z in signatures], dtype=np.int64)
+    return _maj_arrays(sizes, quality, n_null, ks, workers=workers)
 
 
 def weighted_maj_at_k(answers: Sequence[str | None], rewards: Sequence[float], correct: Sequence,
@@ -388,8 +493,6 @@ def weighted_maj_at_k(answers: Sequence[str | None], rewards: Sequence[float], c
 # ---------------------------------------------------------------------------------------- tables
 def _check_metric(metric: str) -> None:
     if metric not in METRICS:
-        from ttsplan.features.errors import did_you_mean
-
         raise TtsplanError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}.{did_you_mean(metric, METRICS)}")
 
 
@@ -397,14 +500,87 @@ def _labeled(table: pl.DataFrame) -> pl.DataFrame:
     if not has_values(table, "correct"):
         raise TtsplanError("curves need graded samples: column \"correct\" must have values, got only nulls. "
                            "Grade the samples (ttsplan sample grades them) first.")
+    if table.get_column("correct").null_count() == 0:
+        return table  # nothing to drop: no copy
     return table.filter(pl.col("correct").is_not_null())
 
 
-def _blocks(table: pl.DataFrame) -> list[pl.DataFrame]:
-    """Split a sorted sample table into blocks of prompts that share the same sample count."""
-    sizes = table.group_by(["config", "prompt_id"], maintain_order=True).len()
-    table = table.join(sizes, on=["config", "prompt_id"], how="left", maintain_order="left")
-    return [b.drop("len") for _, b in sorted(table.partition_by("len", as_dict=True).items())]
+def _blocks(table: pl.DataFrame) -> list[tuple[pl.DataFrame, pl.DataFrame, int]]:
+    """Split a sample table into blocks of prompts that share the same sample count n.
+
+    Returns ``(block, keys, n)`` per distinct n (ascending), each prompt's n rows contiguous in ``block``
+    and ``keys`` (config, prompt_id) in block order. A validated table is sorted, so its prompts are found
+    as runs; any other order is sorted first.
+    """
+    runs = _sorted_runs(table)
+    if runs is None:
+        table = table.sort(["config", "prompt_id"], maintain_order=True)
+        runs = _sorted_runs(table, check=False)
+    keys, _, lengths = runs
+    distinct = np.unique(lengths)
+    if distinct.size <= 1:
+        return [(table, keys, int(n)) for n in distinct]
+    blocks = []
+    for n in distinct:
+        mine = lengths == n
+        blocks.append((table.filter(pl.Series(np.repeat(mine, lengths))), keys.filter(pl.Series(mine)), int(n)))
+    return blocks
+
+
+def _sorted_runs(table: pl.DataFrame, check: bool = True) -> tuple[pl.DataFrame, np.ndarray, np.ndarray] | None:
+    """``(keys, start row, length)`` of the runs of equal (config, prompt_id); None (with ``check``) unless the
+    runs are in increasing key order, i.e. each prompt is one run, as in a validated (sorted) table."""
+    if table.height == 0:
+        return table.select("config", "prompt_id"), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cfg, pid = table.get_column("config"), table.get_column("prompt_id")
+    change = (cfg.ne_missing(cfg.shift(1)) | pid.ne_missing(pid.shift(1))).to_numpy()
+    change[0] = True
+    starts = np.flatnonzero(change)
+    keys = table.select("config", "prompt_id")[starts]
+    if check and keys.height > 1:
+        cfg, pid = keys.get_column("config"), keys.get_column("prompt_id")
+        if cfg.null_count() or pid.null_count():
+            return None
+        a_cfg, b_cfg, a_pid, b_pid = cfg.head(-1), cfg.tail(-1), pid.head(-1), pid.tail(-1)
+        if not ((b_cfg > a_cfg) | ((b_cfg == a_cfg) & (b_pid > a_pid))).all():
+            return None
+    return keys, starts, np.diff(np.append(starts, table.height))
+
+
+def _cluster_arrays(block: pl.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Answer clusters of a block of n-sample prompts: sizes (prompts × clusters, descending, 0-padded),
+    their mean correctness, and the null-answer count per prompt."""
+    codes = block.get_column("answer").cast(pl.Categorical).to_physical()
+    null_code = int(codes.max() or 0) + 1
+    codes = codes.fill_null(null_code).to_numpy()
+    key = codes.astype(np.uint32 if null_code < 1 << 31 else np.uint64) << 1
+    key |= block.get_column("correct").to_numpy()
+    key = key.reshape(-1, n)
+    key.sort(axis=1)  # per prompt: answer, then correctness
+    starts = np.ones(key.shape, dtype=bool)
+    np.not_equal(key[:, 1:], key[:, :-1], out=starts[:, 1:])
+    bounds = np.flatnonzero(starts)  # runs of one answer with one correctness value
+    length = np.diff(bounds, append=key.size)
+    run_key = key.ravel()[bounds]
+    prompt, code, good = bounds // n, run_key >> 1, run_key & 1
+    first = np.ones(bounds.size, dtype=bool)  # an answer's wrong and right runs are adjacent
+    first[1:] = (prompt[1:] != prompt[:-1]) | (code[1:] != code[:-1])
+    cluster = np.cumsum(first) - 1
+    size = np.bincount(cluster, weights=length).astype(np.int64)
+    n_correct = np.bincount(cluster, weights=length * good)
+    prompt, code = prompt[first], code[first]
+    null = code == null_code
+    n_null = np.bincount(prompt[null], weights=size[null], minlength=key.shape[0]).astype(np.int64)
+    prompt, size, quality = prompt[~null], size[~null], n_correct[~null] / size[~null]
+    order = np.lexsort((-quality, -size, prompt))
+    prompt, size, quality = prompt[order], size[order], quality[order]
+    rank = np.arange(prompt.size) - np.searchsorted(prompt, prompt)  # position within the prompt
+    width = int(rank.max()) + 1 if rank.size else 0
+    sizes = np.zeros((key.shape[0], width), dtype=np.int64)
+    qualities = np.zeros((key.shape[0], width))
+    sizes[prompt, rank] = size
+    qualities[prompt, rank] = quality
+    return sizes, qualities, n_null
 
 
 def prompt_curves(table: pl.DataFrame, metric: str, ks: Sequence[int], kind: str | None = None,
@@ -413,7 +589,8 @@ def prompt_curves(table: pl.DataFrame, metric: str, ks: Sequence[int], kind: str
 
     ``table`` is a validated SampleTable or CountTable (``kind`` inferred from the columns); count
     tables support only ``pass``. ``value`` is null where k exceeds the prompt's sample count or the
-    metric needs a column the data lacks (``bon`` without rewards).
+    metric needs a column the data lacks (``bon`` without rewards). ``workers``: processes for ``maj``
+    (default: the usable cores when the input is big enough to gain; 1 = this process only).
     """
     _check_metric(metric)
     ks = sorted({int(k) for k in ks})
@@ -423,41 +600,34 @@ def prompt_curves(table: pl.DataFrame, metric: str, ks: Sequence[int], kind: str
             raise TtsplanError(f"metric {metric!r} needs per-sample answers/rewards, got a count table. "
                                "Use --metric pass for count tables.")
         keys = table.select("config", "prompt_id")
-        values = pass_at_k(table["samples"].to_numpy()[:, None], table["correct_samples"].to_numpy()[:, None],
-                           np.asarray(ks)[None, :])
-        return _long(keys, ks, values)
+        return _long(keys, ks, _pass_values(table["samples"].to_numpy(), table["correct_samples"].to_numpy(), ks))
     table = _labeled(table)
     if metric == "pass":
-        counts = (table.group_by(["config", "prompt_id"], maintain_order=True)
-                  .agg(pl.len().alias("n"), pl.col("correct").cast(pl.Int64).sum().alias("c")))
-        values = pass_at_k(counts["n"].to_numpy()[:, None], counts["c"].to_numpy()[:, None], np.asarray(ks)[None, :])
-        return _long(counts.select("config", "prompt_id"), ks, values)
+        runs = _sorted_runs(table)
+        if runs is not None:
+            keys, starts, n = runs
+            c = np.add.reduceat(table.get_column("correct").cast(pl.Int64).to_numpy(), starts) if starts.size else n
+        else:
+            counts = (table.group_by(["config", "prompt_id"], maintain_order=True)
+                      .agg(pl.len().alias("n"), pl.col("correct").cast(pl.Int64).sum().alias("c")))
+            keys, n, c = counts.select("config", "prompt_id"), counts["n"].to_numpy(), counts["c"].to_numpy()
+        return _long(keys, ks, _pass_values(n, c, ks))
     frames = []
-    for block in _blocks(table):
-        keys = block.select("config", "prompt_id").unique(maintain_order=True)
-        n = block.height // keys.height
+    for block, keys, n in _blocks(table):
         if metric == "bon":
-            reward = block["reward"].to_numpy().astype(float).reshape(-1, n)
-            values = bon_at_k(reward, block["correct"].to_numpy().astype(float).reshape(-1, n), ks)
+            reward = np.asarray(block.get_column("reward").to_numpy(), dtype=float).reshape(-1, n)
+            values = bon_at_k(reward, block.get_column("correct").to_numpy().reshape(-1, n), ks)
             values[np.isnan(reward).all(axis=1)] = np.nan  # no rewards at all for this prompt
         else:
-            values = maj_at_k(_signatures(block, keys), ks, workers=workers)
+            values = _maj_arrays(*_cluster_arrays(block, n), ks, workers=workers)
         frames.append(_long(keys, ks, values))
     return pl.concat(frames).sort(["config", "prompt_id", "k"])
 
 
-def _signatures(block: pl.DataFrame, keys: pl.DataFrame) -> list[tuple[tuple[int, ...], tuple[float, ...], int]]:
-    """Answer-cluster signature (sizes desc, their mean correctness, null count) per prompt, in key order."""
-    clusters = (block.group_by(["config", "prompt_id", "answer"])
-                .agg(pl.len().alias("size"), pl.col("correct").cast(pl.Float64).mean().alias("quality"))
-                .sort(["config", "prompt_id", "size", "quality"], descending=[False, False, True, True]))
-    per_prompt = (clusters.group_by(["config", "prompt_id"], maintain_order=True)
-                  .agg(pl.col("size").filter(pl.col("answer").is_not_null()).alias("sizes"),
-                       pl.col("quality").filter(pl.col("answer").is_not_null()).alias("qualities"),
-                       pl.col("size").filter(pl.col("answer").is_null()).sum().alias("n_null")))
-    per_prompt = keys.join(per_prompt, on=["config", "prompt_id"], how="left", maintain_order="left")
-    return [(tuple(s), tuple(q), int(z or 0)) for s, q, z in
-            zip(per_prompt["sizes"].to_list(), per_prompt["qualities"].to_list(), per_prompt["n_null"].to_list())]
+def _pass_values(n: np.ndarray, c: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """pass@k (prompts × len(ks)), computed once per distinct (n, c)."""
+    pairs, inverse = np.unique(np.column_stack([n, c]), axis=0, return_inverse=True)
+    return pass_at_k(pairs[:, :1], pairs[:, 1:], np.asarray(ks)[None, :])[inverse.reshape(-1)]
 
 
 def _long(keys: pl.DataFrame, ks: Sequence[int], values: np.ndarray) -> pl.DataFrame:
@@ -469,14 +639,29 @@ def _long(keys: pl.DataFrame, ks: Sequence[int], values: np.ndarray) -> pl.DataF
     )
 
 
+_BOOT_CACHE_MAX = 10_000_000  # resample counts kept for reuse (float32: up to 40 MB each, 2 kept)
+
+
+@lru_cache(maxsize=2)
+def _bootstrap_counts(p: int, n_boot: int, seed) -> np.ndarray:
+    """How often each of p prompts is drawn in each of n_boot resamples (float32, read-only). Configs with
+    the same prompt count — and each metric of a curves call — draw the same resamples: cached."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(p, np.full(p, 1.0 / p), size=n_boot).astype(np.float32)
+    counts.flags.writeable = False
+    return counts
+
+
 def bootstrap_mean_ci(values: np.ndarray, n_boot: int, seed: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CI of the column means of ``values`` (prompts × columns) by resampling prompts."""
     p = values.shape[0]
     if n_boot <= 0 or p < 2:
         mean = values.mean(axis=0)
         return mean, mean
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(p, np.full(p, 1.0 / p), size=n_boot).astype(np.float32)
+    if isinstance(seed, (int, np.integer)) and p * n_boot <= _BOOT_CACHE_MAX:
+        counts = _bootstrap_counts(p, n_boot, int(seed))
+    else:
+        counts = _bootstrap_counts.__wrapped__(p, n_boot, seed)
     boot = (counts @ values.astype(np.float32)) / p
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
@@ -490,7 +675,8 @@ def curves(table: pl.DataFrame, metrics: Sequence[str] = METRICS, ks: Sequence[i
 
     Columns ``config, metric, k, value, ci_low, ci_high``; a (config, metric, k) row is present only
     where every prompt of the config has at least k samples and the metric's inputs exist
-    (``bon`` needs rewards, ``maj`` needs answers; count tables give ``pass`` only).
+    (``bon`` needs rewards, ``maj`` needs answers; count tables give ``pass`` only). ``workers`` as in
+    :func:`prompt_curves`.
     """
     kind = kind or ("counts" if "correct_samples" in table.columns else "samples")
     if not 0 < confidence < 1:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsplan.features.estimators import (bon_at_k, curves, maj_at_k_prompt, pass_at_k, prompt_curves,
-                                 weighted_maj_at_k)
+from ttsplan.features.estimators import (bon_at_k, curves, maj_at_k, maj_at_k_prompt, pass_at_k, prompt_curves,
+                                         weighted_maj_at_k)
 from ttsplan.features.io import read_table
 from ttsplan.features.schema import validate_sample_table
 
@@ -203,8 +203,9 @@ def test_monkeys_pass_curves_monotone_and_reach_coverage(shared_data):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_table_maj_paths_match_brute_force(seed):
-    """prompt_curves goes through the vectorized subset-product DP (≤ 6 clusters) and the per-prompt
-    DP (more clusters); both must equal enumeration."""
+    """prompt_curves goes through the incremental subset-product DP (few clusters) and, while more clusters
+    than it tracks can still reach the winner's count, the from-scratch count (prompt 0); both must equal
+    enumeration."""
     rng = np.random.default_rng(100 + seed)
     rows, truth = [], {}
     for p in range(12):
@@ -224,3 +225,128 @@ def test_table_maj_paths_match_brute_force(seed):
             assert r["value"] is None
         else:
             assert r["value"] == pytest.approx(brute_maj(answers, correct, r["k"]), abs=1e-12)
+
+
+# ------------------------------------------------------------------ maj@k: the fast DP against enumeration
+def vote_count_maj(sizes, quality, n_null, k):
+    """maj@k in exact rationals by enumerating vote-count vectors (multivariate hypergeometric): a count
+    vector x has Π C(m_i, x_i)·C(m_null, k − Σx) subsets; the leaders share the win."""
+    n = sum(sizes) + n_null
+    total = Fraction(0)
+    for votes in itertools.product(*(range(min(m, k) + 1) for m in sizes)):
+        rest = k - sum(votes)
+        if not 0 <= rest <= n_null or max(votes, default=0) == 0:
+            continue
+        ways = math.comb(n_null, rest) * math.prod(math.comb(m, x) for m, x in zip(sizes, votes))
+        leaders = [q for q, v in zip(quality, votes) if v == max(votes)]
+        total += ways * sum(Fraction(q) for q in leaders) / len(leaders)
+    return total / math.comb(n, k)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_maj_matches_subset_enumeration_on_random_prompts(data):
+    """Random small prompts: ties (few distinct answers), null answers, consistent or inconsistent grading."""
+    n = data.draw(st.integers(1, 11), label="n")
+    distinct = data.draw(st.integers(1, 7), label="distinct answers")
+    answers = data.draw(st.lists(st.none() | st.integers(0, distinct - 1).map(str), min_size=n, max_size=n))
+    if data.draw(st.booleans(), label="consistent grader"):
+        gold = data.draw(st.integers(0, distinct - 1).map(str))
+        correct = [a == gold for a in answers]
+    else:
+        correct = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    ks = list(range(1, n + 2))
+    got = maj_at_k_prompt(answers, correct, ks)
+    for value, k in zip(got, ks):
+        if k > n:
+            assert np.isnan(value)
+        else:
+            assert value == pytest.approx(brute_maj(answers, correct, k), abs=1e-12)
+
+
+@pytest.mark.parametrize("sizes, quality, n_null", [
+    ((20, 12, 5, 1), (1.0, 0.0, 0.0, 0.0), 2),             # long DP, clusters completing one by one
+    ((9, 9, 9), (1.0, 0.0, 0.5), 0),                       # three-way ties at every t
+    ((6, 5, 4, 4, 2, 2, 2), (0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0), 1),  # > 4 other clusters: from scratch, then DP
+    ((3, 3, 3, 3, 3, 3, 3, 3), (1.0,) * 4 + (0.0,) * 4, 3),  # many tied clusters
+    ((14, 14, 1), (0.0, 1.0, 1.0), 6),
+])
+def test_maj_matches_vote_count_enumeration(sizes, quality, n_null):
+    n = sum(sizes) + n_null
+    ks = sorted({1, 2, 3, 4, 7, n // 2, n - 1, n, n + 1})
+    got = maj_at_k([(sizes, quality, n_null)], ks, workers=1)[0]
+    for value, k in zip(got, ks):
+        if k > n:
+            assert np.isnan(value)
+        else:
+            assert value == pytest.approx(float(vote_count_maj(sizes, quality, n_null, k)), abs=1e-12)
+
+
+def _random_signatures(seed, prompts):
+    rng = np.random.default_rng(seed)
+    sigs = []
+    for _ in range(prompts):
+        n = int(rng.choice([24, 40, 64]))
+        n_null = int(rng.integers(0, 4))
+        sizes = [int(v) for v in rng.multinomial(n - n_null, rng.dirichlet(np.full(int(rng.integers(1, 9)), 0.7)))]
+        sizes = tuple(sorted((s for s in sizes if s), reverse=True))
+        quality = tuple(float(rng.choice([0.0, 1.0, 0.5])) for _ in sizes)
+        sigs.append((sizes, quality, n_null))
+    return sigs + sigs[::3]  # repeated signatures are computed once
+
+
+def test_maj_grouped_and_parallel_equal_single_prompt_and_single_process():
+    sigs = _random_signatures(11, 150)
+    ks = [1, 2, 3, 5, 8, 16, 23, 24, 32, 40, 63, 64, 65]
+    serial = maj_at_k(sigs, ks, workers=1)
+    parallel = maj_at_k(sigs, ks, workers=2)
+    assert np.array_equal(serial, parallel, equal_nan=True)
+    alone = np.array([maj_at_k([sig], ks, workers=1)[0] for sig in sigs])
+    np.testing.assert_allclose(serial, alone, rtol=0, atol=1e-14)
+    for sig, row in list(zip(sigs, serial))[:12]:
+        n = sum(sig[0]) + sig[2]
+        for value, k in zip(row, ks):
+            if k <= n and k in (1, 2, 3, 5):
+                assert value == pytest.approx(float(vote_count_maj(*sig, k)), abs=1e-12)
+
+
+def _answer_table(seed, prompts, n):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(prompts):
+        weights = rng.dirichlet(np.full(5, 0.6))
+        for i in range(n):
+            code = int(rng.choice(5, p=weights))
+            rows.append({"config": f"c{p % 3}", "prompt_id": f"p{p:03d}", "sample_idx": i,
+                         "answer": None if code == 4 else str(code), "correct": code == 0,
+                         "reward": float(rng.integers(0, 5))})
+    return validate_sample_table(pl.DataFrame(rows))
+
+
+def test_prompt_curves_parallel_and_row_order_do_not_change_values():
+    table = _answer_table(5, 90, 40)
+    ks = [1, 2, 4, 8, 16, 32, 40]
+    single = prompt_curves(table, "maj", ks, workers=1)
+    assert single.equals(prompt_curves(table, "maj", ks, workers=2))
+    shuffled = table.sample(fraction=1.0, shuffle=True, seed=1)  # prompts no longer in runs
+    for metric in ("pass", "bon", "maj"):
+        want = prompt_curves(table, metric, ks, workers=1).sort("config", "prompt_id", "k")
+        got = prompt_curves(shuffled, metric, ks, workers=1).sort("config", "prompt_id", "k")
+        assert got.select("config", "prompt_id", "k").equals(want.select("config", "prompt_id", "k"))
+        assert (got["value"] - want["value"]).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("sizes, n_null", [
+    ((10, 9, 8, 8, 7, 7, 3, 2), 1),        # 6 large other clusters: the DP follows them all
+    ((5,) * 40, 0),                        # 40 tied clusters: counted from scratch
+    ((200, 150, 90, 40, 12, 3, 1), 20),
+    ((300, 299, 298, 1), 23),
+])
+def test_maj_win_shares_sum_to_one(sizes, n_null):
+    """Every answered subset has a winner and tied leaders split it: with every cluster correct,
+    maj@k = 1 − C(nulls, k)/C(n, k) exactly, however many clusters and samples."""
+    n = sum(sizes) + n_null
+    ks = sorted({1, 2, 3, 5, 8, 21, 55, n // 3, n // 2, n - 2, n})
+    got = maj_at_k([(sizes, (1.0,) * len(sizes), n_null)], ks, workers=1)[0]
+    want = [1 - math.comb(n_null, k) / math.comb(n, k) for k in ks]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
