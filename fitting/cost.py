@@ -17,6 +17,8 @@ lengths), both vectorized over numpy arrays:
   distribution; reward strategies add a verifier/PRM scoring pass (a prefill over the cached
   context); beam search adds a KV fork (copy-on-write) per step. ``e_c, e_m, t_fixed`` come from a
   calibration (:mod:`ttsplan.fitting.calibration`); without one they are the naive roofline (1, 1, 0).
+  :meth:`CostModel.serving` predicts closed-loop serving benchmarks (TTFT, TPOT) with every stage of the
+  calibration, exactly as ``ttsplan calibrate`` validates it.
 
 Planner API::
 
@@ -41,8 +43,10 @@ True
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,18 +81,21 @@ LENGTH_DISTRIBUTIONS: dict[str, np.ndarray] = {
 
 KV_BLOCK_TOKENS = 16
 MEMORY_UTILIZATION = 0.9
+#: format of the calib.json written by `ttsplan calibrate` (physics per engine, residual stages per GPU)
+CALIBRATION_SCHEMA = "ttsplan.calibration/2"
 
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Calibrated roofline parameters for one (GPU, engine).
+    """Calibrated roofline parameters of one engine (fractions of the GPU spec, so shared across GPUs).
 
     ``e_c`` fraction of peak FLOP/s reached, ``e_m`` fraction of peak bandwidth, ``t_fixed_s``
     per-step overhead (kernel launches, scheduling), ``t_request_s`` per-request overhead before the first
     token (HTTP, tokenization, scheduling; added once to latency), ``t_allreduce_s`` latency of one all-reduce
     (two per layer under tensor parallelism). The rest (``prefill_interference``, ``prefill_queue``,
     ``kv_memory_fraction``, ``queue_scale``, ``admission_wait``, ``prefill_wait``) shape the serving-benchmark
-    predictions in :mod:`ttsplan.fitting.calibration`; only ``kv_memory_fraction`` is also used here (KV capacity).
+    predictions (:func:`predict_serving`, :meth:`CostModel.serving`); of those, :meth:`CostModel.price` uses only
+    ``kv_memory_fraction`` (KV capacity).
     """
 
     e_c: float = 1.0
@@ -190,13 +197,215 @@ def kinetics_eflops(model: ModelSpec | str, prompt_tokens: Any, output_tokens: A
 
 
 def load_calibration(source: Any) -> dict[tuple[str, ...], Efficiency]:
-    """Calibration entries keyed by (gpu, engine) and (gpu, engine, model) from a Calibration object, dict or calib.json path."""
+    """Physical parameters keyed by (gpu, engine) and (gpu, engine, model) from a Calibrator, dict or calib.json
+    path (the ``entries``; :func:`load_serving_calibration` also reads the per-engine physics and residuals)."""
     if source is None:
         return {}
     if hasattr(source, "efficiencies"):
         return dict(source.efficiencies())
+    data = _read_calibration(source)
+    out: dict[tuple[str, ...], Efficiency] = {}
+    for e in data["entries"]:
+        try:
+            key = (get_gpu_spec(e["gpu"]).name, str(e["engine"]).lower())
+            eff = _efficiency(e["params"])
+            if e.get("model"):
+                out[key + (get_model_spec(e["model"]).name,)] = eff
+            out.setdefault(key, eff)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise TtsplanError(f"calibration entries must have gpu, engine and params, got {e!r}.") from None
+    return out
+
+
+# -- serving-benchmark predictor (shared by ttsplan.fitting.calibration and CostModel.serving) ---------
+#: rho cap of the prefill queue (keeps rho / (1 - rho) finite)
+RHO_MAX = 0.98
+#: bytes per weight / KV element of the serving precisions
+_SERVING_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5}
+
+
+def serving_dtype(precision: Any) -> str:
+    """``"fp8"``, ``"fp4"`` or ``"bf16"`` from a precision / quantization label (``fp8_block``, ``nvfp4``, None)."""
+    q = str(precision or "bf16").lower()
+    return "fp8" if "fp8" in q else ("fp4" if "fp4" in q else "bf16")
+
+
+def serving_kv_scale(dtype: str, engine: str) -> float:
+    """KV-cache bytes relative to bf16: TensorRT-LLM deployments of fp8 / fp4 (ModelOpt) checkpoints carry an
+    fp8 KV cache; vLLM and SGLang keep the model's bf16 KV cache unless told otherwise."""
+    return 0.5 if (str(engine).lower() == "trtllm" and dtype in ("fp8", "fp4")) else 1.0
+
+
+def serving_inputs(model: ModelSpec | str, gpu: GpuSpec | str, dtype: str, engine: str, tp: Any, batch_size: Any,
+                   isl: Any, osl: Any) -> dict[str, np.ndarray]:
+    """Physics inputs of closed-loop serving benchmarks (arrays broadcast over ``tp, batch_size, isl, osl``):
+    per-GPU constants come from the :class:`GpuSpec` (peak FLOP/s of ``dtype``, bandwidth, interconnect, memory),
+    per-model ones from the :class:`ModelSpec`."""
+    spec, g = get_model_spec(model), get_gpu_spec(gpu)
+    dt = serving_dtype(dtype)
+    tp_, B, i, o = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (tp, batch_size, isl, osl)))
+    per = _SERVING_BYTES[dt] / spec.bytes_per_weight
+    one = np.ones_like(B)
+    return {"P2": one * 2.0 * spec.matmul_params, "A": one * float(spec.attn_flops_per_token_per_context),
+            "W": one * spec.params * _SERVING_BYTES[dt],                                   # resident weights
+            "Ws_dec": np.asarray(spec.weight_bytes_read(B), float) * per * one,            # read per decode step
+            "Ws_pre": np.asarray(spec.weight_bytes_read(i), float) * per * one,            # read per prefill
+            "kvb": one * spec.kv_bytes_per_token * serving_kv_scale(dt, engine),
+            "layers": one * spec.layers, "hidden": one * spec.hidden, "tp": tp_.copy(), "B": B.copy(),
+            "isl": i.copy(), "osl": o.copy(), "peak": one * g.flops(dt), "bw": one * g.mem_bandwidth,
+            "ic": one * (g.interconnect_bandwidth or g.mem_bandwidth), "mem": one * g.memory_bytes}
+
+
+def predict_serving(eff: Efficiency | Any, x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Physics (TTFT s, TPOT s) of closed-loop serving benchmark rows (B clients, isl + osl tokens, tp GPUs).
+
+    ``t_dec``/``t_pre`` = max(FLOPs / (tp·peak·e_c), bytes / (tp·bw·e_m)) + t_fixed + all-reduce (decode at
+    context isl + osl/2; prefill of isl tokens); ``TPOT = t_dec + γ·(B/osl)·t_pre``;
+    ``TTFT = t_request + t_pre·(1 + β·(B−1)) + w·t_pre·ρ/(1−ρ) + α·osl·TPOT/B + queue`` with
+    ``ρ = B·t_pre / (osl·t_dec + B·t_pre)`` and ``queue = q·(B − cap)⁺/cap·osl·TPOT`` (Little's law) when the KV of
+    B sequences exceeds ``κ·memory·tp − weights``. The calibration fixes α = 0 and q = 1.
+    """
+    e = eff if isinstance(eff, Efficiency) else Efficiency(*(float(v) for v in eff))
+    tp, B, isl, osl = x["tp"], x["B"], x["isl"], x["osl"]
+    ring = 2.0 * (tp - 1) / tp
+    pc = 1.0 / (tp * x["peak"] * e.e_c)
+    bw = 1.0 / (tp * x["bw"] * e.e_m)
+
+    def allreduce(tokens: np.ndarray) -> np.ndarray:
+        return np.where(tp > 1, 2 * x["layers"] * (e.t_allreduce_s + tokens * x["hidden"] * 2 * ring / x["ic"]), 0.0)
+
+    ctx = isl + osl / 2.0
+    t_dec = (np.maximum(B * (x["P2"] + x["A"] * ctx) * pc, (x["Ws_dec"] + B * ctx * x["kvb"]) * bw)
+             + e.t_fixed_s + allreduce(B))
+    t_pre = (np.maximum((isl * x["P2"] + x["A"] * isl * (isl + 1) / 2) * pc, (x["Ws_pre"] + isl * x["kvb"]) * bw)
+             + e.t_fixed_s + allreduce(isl))
+    tpot = t_dec + e.prefill_interference * (B / osl) * t_pre
+    cap = np.maximum((e.kv_memory_fraction * x["mem"] * tp - x["W"]) / (x["kvb"] * ctx), 1.0)
+    life = osl * tpot
+    queue = e.queue_scale * np.maximum(B - cap, 0.0) / cap * life
+    # Closed loop of B clients: each request is prefilled once per lifetime, so the prefill "server" is busy a
+    # fraction rho of the time and an arriving request waits behind the prefills already queued (M/D/1-like).
+    rho = np.minimum(B * t_pre / (osl * t_dec + B * t_pre), RHO_MAX)
+    ttft = (e.t_request_s + t_pre * (1.0 + e.prefill_queue * (B - 1)) + e.prefill_wait * t_pre * rho / (1.0 - rho)
+            + e.admission_wait * life / B + queue)
+    return ttft, tpot
+
+
+def ridge_design(x: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Features of the ridge log-linear correction: log B, isl, osl, tp, model size and products."""
+    lb, li, lo, lt = (np.log(x[k]) for k in ("B", "isl", "osl", "tp"))
+    lp = np.log(x["P2"])
+    return np.column_stack([np.ones_like(lb), lb, li, lo, lt, lb * lb, lb * lt, li * lb, lo * lb, lp, lp * lb, lp * lo,
+                            lp * li, lp * lt, lo * lo, lo * li])
+
+
+def apply_ridge(x: Mapping[str, np.ndarray], ttft: np.ndarray, tpot: np.ndarray, corr: Any
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(TTFT, TPOT) × exp(ridge correction); ``corr`` = coefficients (2 × features), feature means, sds."""
+    if corr is None or len(corr) == 0:
+        return ttft, tpot
+    c = np.asarray(corr, dtype=float)
+    Z = ridge_design(x)
+    k = Z.shape[1]
+    W = c[: 2 * k].reshape(k, 2)
+    mu, sd = c[2 * k: 3 * k - 1], c[3 * k - 1:]
+    adj = np.column_stack([Z[:, 0], (Z[:, 1:] - mu) / sd]) @ W
+    return ttft * np.exp(adj[:, 0]), tpot * np.exp(adj[:, 1])
+
+
+def tree_features(x: Mapping[str, np.ndarray], eff: Efficiency) -> np.ndarray:
+    """Features of the tree residual stage: log B, isl, osl, tp, model size, the physics log TTFT, log TPOT,
+    log(osl·TPOT/B), log KV occupancy and log prefill tokens per GPU."""
+    t, p = predict_serving(eff, x)
+    lb, li, lo, lt = (np.log(x[k]) for k in ("B", "isl", "osl", "tp"))
+    free = np.maximum(eff.kv_memory_fraction * x["mem"] * x["tp"] - x["W"], 1e9)
+    occupancy = x["B"] * (x["isl"] + x["osl"] / 2.0) * x["kvb"] / free
+    return np.column_stack([lb, li, lo, lt, np.log(x["P2"]), np.log(t), np.log(p), lo + np.log(p) - lb,
+                            np.log(occupancy), lb + li - lt])
+
+
+def _unpack(blob: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(blob)), dtype=dtype)
+
+
+def predict_trees(packed: Mapping[str, Any], Z: np.ndarray) -> np.ndarray:
+    """Mean prediction of the regression trees stored by ``ttsplan calibrate`` (``trees`` of a calib.json entry:
+    the node arrays of scikit-learn trees concatenated tree after tree — ``feature`` per node, −1 at leaves;
+    ``threshold`` (the largest float32 not above scikit-learn's), ``left``, ``right`` per split node, children
+    numbered within their tree; ``value`` per leaf). Features are compared in float32, as scikit-learn does, so
+    the predictions are scikit-learn's."""
+    counts = np.asarray(packed["counts"], dtype=np.int64)
+    idx = str(packed.get("index", "<i4"))
+    feature = _unpack(packed["feature"], "<i1").astype(np.int64)
+    inner = feature >= 0
+    split = np.cumsum(inner) - 1                      # node -> its row in the split-node arrays
+    leaf = np.cumsum(~inner) - 1                      # node -> its row in the leaf values
+    threshold = _unpack(packed["threshold"], "<f4").astype(np.float64)
+    left = _unpack(packed["left"], idx).astype(np.int64)
+    right = _unpack(packed["right"], idx).astype(np.int64)
+    value = _unpack(packed["value"], "<f8")
+    X = np.asarray(Z, dtype=np.float32).astype(np.float64)
+    rows = np.arange(X.shape[0])
+    total = np.zeros(X.shape[0])
+    start = 0
+    for n in counts:
+        node = np.full(X.shape[0], start, dtype=np.int64)
+        while True:
+            go = inner[node]
+            if not go.any():
+                break
+            s = split[node[go]]
+            child = np.where(X[rows[go], feature[node[go]]] <= threshold[s], left[s], right[s])
+            node[go] = start + child
+        total += value[leaf[node]]
+        start += int(n)
+    return total / max(len(counts), 1)
+
+
+def predict_serving_full(x: Mapping[str, np.ndarray], eff: Efficiency, residual: Mapping[str, Any] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Physics × ridge correction (TTFT, TPOT) × tree residual (TTFT); each stage skipped when absent."""
+    t, p = predict_serving(eff, x)
+    if not residual:
+        return t, p
+    t, p = apply_ridge(x, t, p, residual.get("correction"))
+    if residual.get("trees"):
+        t = t * np.exp(predict_trees(residual["trees"], tree_features(x, eff)))
+    return t, p
+
+
+@dataclass(frozen=True)
+class ServingCalibration:
+    """A calibration as :class:`CostModel` uses it: physical parameters per engine (``physics``, keyed
+    ``(engine,)`` or ``(engine, model)``; ``("*",)`` = pooled over engines, for an engine never calibrated) —
+    fractions of the GPU spec, shared by every GPU — and residual stages per ``(gpu, engine[, model])``
+    (``residuals``: that group's own physical parameters ``params``, ridge ``correction``, ``trees``, and the
+    ``models`` they were fitted on), applied only on that GPU and to those models."""
+
+    physics: Mapping[tuple[str, ...], Efficiency] = field(default_factory=dict)
+    residuals: Mapping[tuple[str, ...], Mapping[str, Any]] = field(default_factory=dict)
+
+    def resolve(self, gpu: str, engine: str, model: str) -> tuple[Efficiency | None, Mapping[str, Any] | None,
+                                                                  tuple[str, ...] | None]:
+        """(physical parameters, residual stage or None, physics key used) for one deployment."""
+        engine = str(engine).lower()
+        for key in ((engine, model), (engine,)):
+            if key in self.physics:
+                res = self.residuals.get((gpu, *key))
+                if res is not None and model in res.get("models", ()):
+                    return res["params"], res, key
+                return self.physics[key], None, key
+        if ("*",) in self.physics:
+            return self.physics[("*",)], None, ("*",)
+        same = [k for k in self.physics if k[0] == engine] or list(self.physics)
+        return (self.physics[same[0]], None, same[0]) if same else (None, None, None)
+
+
+def _read_calibration(source: Any) -> Mapping[str, Any]:
     data = source
-    if isinstance(source, (str, Path)):
+    if hasattr(source, "to_dict"):
+        data = source.to_dict()
+    elif isinstance(source, (str, Path)):
         p = Path(source)
         if not p.is_file():
             raise TtsplanError(f"calibration file must exist, got {str(p)!r}. Create it with `ttsplan calibrate`.")
@@ -210,19 +419,45 @@ def load_calibration(source: Any) -> dict[tuple[str, ...], Efficiency]:
         raise TtsplanError("calibration must have a non-empty 'entries' list (the output of `ttsplan calibrate "
                            "--out calib.json`), got " + (f"keys {sorted(data)}" if isinstance(data, Mapping)
                                                          else type(data).__name__) + ".")
-    out: dict[tuple[str, str], Efficiency] = {}
-    names = {f for f in Efficiency.__dataclass_fields__}
-    for e in entries:
-        try:
-            params = {k: float(v) for k, v in e["params"].items() if k in names}
-            key = (get_gpu_spec(e["gpu"]).name, str(e["engine"]).lower())
-            eff = Efficiency(**params)
-            if e.get("model"):
-                out[key + (get_model_spec(e["model"]).name,)] = eff
-            out.setdefault(key, eff)
-        except (KeyError, TypeError, AttributeError, ValueError):
-            raise TtsplanError(f"calibration entries must have gpu, engine and params, got {e!r}.") from None
-    return out
+    return data
+
+
+def _efficiency(params: Any) -> Efficiency:
+    names = set(Efficiency.__dataclass_fields__)
+    return Efficiency(**{k: float(v) for k, v in params.items() if k in names})
+
+
+def load_serving_calibration(source: Any) -> ServingCalibration:
+    """:class:`ServingCalibration` from a calib.json path, its dict or a fitted ``Calibrator`` (None: empty).
+
+    Files of schema 2 (``ttsplan calibrate`` since the transferable form) carry ``physics`` per engine and
+    residual stages per (GPU, engine); older files and hand-written dicts (``entries`` of gpu, engine, params)
+    give physical parameters only, keyed by engine (first entry wins)."""
+    if source is None:
+        return ServingCalibration()
+    if hasattr(source, "efficiencies") and not hasattr(source, "to_dict"):
+        table = dict(source.efficiencies())
+        return ServingCalibration({k[1:]: v for k, v in table.items()})
+    data = _read_calibration(source)
+    physics: dict[tuple[str, ...], Efficiency] = {}
+    residuals: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    current = data.get("schema") == CALIBRATION_SCHEMA
+    e: Any = None
+    try:
+        for e in data.get("physics", []) if current else []:
+            key = (str(e["engine"]).lower(),) + ((get_model_spec(e["model"]).name,) if e.get("model") else ())
+            physics[key] = _efficiency(e["params"])
+        for e in data["entries"]:
+            key = (str(e["engine"]).lower(),) + ((get_model_spec(e["model"]).name,) if e.get("model") else ())
+            physics.setdefault(key, _efficiency(e["params"]))
+            if current and e.get("residual_models"):
+                residuals[(get_gpu_spec(e["gpu"]).name, *key)] = {
+                    "params": _efficiency(e["params"]), "correction": e.get("correction") or [],
+                    "trees": e.get("trees") or None,
+                    "models": tuple(get_model_spec(m).name for m in e["residual_models"])}
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise TtsplanError(f"calibration entries must have gpu, engine and params, got {e!r}.") from None
+    return ServingCalibration(physics, residuals)
 
 
 @dataclass
@@ -242,6 +477,8 @@ class CostModel:
     dtype: str = "bf16"
     verifier: ModelSpec | str | None = None
     efficiency: Efficiency = field(init=False)
+    residual: Mapping[str, Any] | None = field(init=False, default=None, repr=False)
+    calibration_key: tuple[str, ...] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.model = get_model_spec(self.model)
@@ -254,13 +491,13 @@ class CostModel:
         if not (isinstance(self.tp, int) and self.tp >= 1):
             raise TtsplanError(f"tp must be an integer >= 1, got {self.tp!r}.")
         self.engine = str(self.engine).lower()
-        table = load_calibration(self.calibration)
-        eff = table.get((self.gpu.name, self.engine, self.model.name)) or table.get((self.gpu.name, self.engine))
-        if eff is None and table:
-            # Efficiencies are fractions of the spec peak: transfer from the same engine on another GPU.
-            same = [v for k, v in table.items() if k[1] == self.engine] or list(table.values())
-            eff = same[0]
+        # Physical parameters are fractions of the GPU spec, fitted per engine and shared by every GPU (an engine
+        # never calibrated gets the pooled ones); the residual stages apply only on the GPU they were fitted on.
+        eff, residual, key = load_serving_calibration(self.calibration).resolve(self.gpu.name, self.engine,
+                                                                                self.model.name)
         self.efficiency = eff or Efficiency()
+        self.residual = residual
+        self.calibration_key = key
         self.gpu.flops(self.dtype)  # validates dtype
 
     # -- hardware helpers -------------------------------------------------------------------
@@ -297,6 +534,28 @@ class CostModel:
         e = self.efficiency
         return (np.maximum(np.asarray(flops) / (self.peak_flops * e.e_c), np.asarray(bytes_) / (self.bandwidth * e.e_m))
                 + e.t_fixed_s + self.allreduce_s(tokens))
+
+    def serving(self, batch_size: Any, isl: Any, osl: Any) -> dict[str, np.ndarray]:
+        """Predicted TTFT / TPOT (s) of closed-loop serving benchmarks on this replica: ``batch_size`` concurrent
+        clients each sending ``isl``-token prompts for ``osl`` output tokens (arrays broadcast) — the quantity
+        ``ttsplan calibrate`` fits and validates, computed with exactly the calibration's stages (physics, and on
+        the GPU the calibration was fitted on, its ridge and tree residuals).
+
+        >>> cm = CostModel("Qwen3-32B", "H100", tp=2)      # uncalibrated: the naive roofline
+        >>> out = cm.serving(batch_size=[8, 64], isl=1024, osl=512)
+        >>> bool(out["tpot_s"][1] > out["tpot_s"][0])
+        True
+        """
+        B = _arr(batch_size, "batch_size", 1)
+        i = _arr(isl, "isl", 1)
+        o = _arr(osl, "osl", 1)
+        x = serving_inputs(self.model, self.gpu, self.dtype, self.engine, self.tp, B, i, o)
+        x = {k: v.ravel() for k, v in x.items()}
+        shape = np.broadcast_shapes(B.shape, i.shape, o.shape)
+        pt, pp = predict_serving(self.efficiency, x)
+        t, p = predict_serving_full(x, self.efficiency, self.residual)
+        return {"ttft_s": t.reshape(shape), "tpot_s": p.reshape(shape), "physics_ttft_s": pt.reshape(shape),
+                "physics_tpot_s": pp.reshape(shape)}
 
     # -- building blocks --------------------------------------------------------------------
     def prefill(self, sequences: Any, new_tokens: Any, cached_tokens: Any = 0.0,

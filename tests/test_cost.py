@@ -193,3 +193,26 @@ def test_planner_constructor_contract() -> None:
     assert cm.usd_per_hour == 10.0 and cm.gpu.name == "H100"
     with pytest.raises(TtsplanError):
         CostModel("Qwen3-0.6B", usd_per_hour=-1)
+
+
+def test_serving_prediction_hand_computed() -> None:
+    """CostModel.serving of an uncalibrated Llama-3.1-8B on H100 (B = 1, isl 1024, osl 128): TPOT is one decode
+    step at context isl + osl/2 and TTFT one prefill, each max(FLOPs / peak, bytes / bandwidth) from the specs;
+    at tp 2 each gains 2 all-reduces per layer of tokens·hidden·2 bytes over NVLink (ring factor 1)."""
+    m = get_model_spec("Llama-3.1-8B")
+    peak, bw, nvl = 989.4e12, 3.35e12, 450e9
+    P2, A, W, kv = 2 * m.matmul_params, 4 * 32 * 128 * 32, 2 * m.matmul_params, 2 * 8 * 128 * 32 * 2
+    ctx = 1024 + 64
+    t_dec = max((P2 + A * ctx) / peak, (W + ctx * kv) / bw)
+    t_pre = max((1024 * P2 + A * 1024 * 1025 / 2) / peak, (W + 1024 * kv) / bw)
+    out = CostModel("Llama-3.1-8B", "H100").serving(1, 1024, 128)
+    assert float(out["tpot_s"]) == pytest.approx(t_dec, rel=1e-12)
+    assert float(out["ttft_s"]) == pytest.approx(t_pre, rel=1e-12)
+    two = CostModel("Llama-3.1-8B", "H100", tp=2).serving(1, 1024, 128)
+    assert float(two["tpot_s"]) == pytest.approx(t_dec / 2 + 2 * 32 * 4096 * 2 / nvl, rel=1e-12)
+    assert float(two["ttft_s"]) == pytest.approx(t_pre / 2 + 2 * 32 * 1024 * 4096 * 2 / nvl, rel=1e-12)
+    # arrays broadcast; more concurrent clients only slow a step down
+    grid = CostModel("Llama-3.1-8B", "H100").serving(np.array([[1], [64]]), np.array([1024, 4096]), 128)
+    assert grid["tpot_s"].shape == (2, 2) and (grid["tpot_s"][1] > grid["tpot_s"][0]).all()
+    with pytest.raises(TtsplanError, match="batch_size"):
+        CostModel("Llama-3.1-8B", "H100").serving(0, 1024, 128)
