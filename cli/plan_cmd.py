@@ -1,11 +1,10 @@
-"""``ttsplan plan``: choose strategy and N per prompt under a budget, priced on a GPU."""
+"""``ttsplan plan``: the cheapest policy per configuration for new prompts, cross-validated; per-prompt plans."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from ttsplan.cli.common import TableOrJson, emit, err_console, to_json, user_errors
 from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
@@ -168,14 +167,21 @@ def plan_command(
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
                             pricing=pricing_or_none(model, gpu, calibration),
                             progress=lambda msg: err_console.print(f"planning {msg}", highlight=False))
+    if _write_or_json(plan, out, format):
+        return
+    emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")
+    typer.echo(plan.describe())
+
+
+def _write_or_json(plan, out: Path | None, format) -> bool:
+    """Write the plan to ``out`` (atomically) if given; print its JSON and return True for --format json."""
     if out is not None:
         write_atomic(out, plan.to_json(indent=1) + "\n")
         err_console.print(f"wrote {out}")
     if getattr(format, "value", format) == "json":
         typer.echo(to_json(plan.to_dict()))
-        return
-    emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")
-    typer.echo(plan.describe())
+        return True
+    return False
 
 
 def _n_prompts(table) -> int:
@@ -189,11 +195,7 @@ def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> 
     pilot_table, _ = read_table([pilot_file])
     plan = make_pilot_plan(table, pilot_table, b, strategies=strategies,
                            prompts=None if prompts is None else read_prompts(prompts))
-    if out is not None:
-        write_atomic(out, plan.to_json(indent=1) + "\n")
-        err_console.print(f"wrote {out}")
-    if getattr(format, "value", format) == "json":
-        typer.echo(to_json(plan.to_dict()))
+    if _write_or_json(plan, out, format):
         return
     emit(plan.rows("per-prompt"), "table", title=f"per-prompt plan for the pilot's new prompts — {pilot_file.name}")
     typer.echo(plan.describe())
@@ -203,11 +205,7 @@ def _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out
                  calibration, extrapolate) -> None:
     plan = make_plan(table, b, unit=unit, strategies=strategies, model=model, gpu=gpu, pilot=pilot,
                      risk_averse=risk_averse, calibration=calibration, extrapolate=extrapolate)
-    if out is not None:
-        write_atomic(out, plan.to_json(indent=1) + "\n")
-        err_console.print(f"wrote {out}")
-    if getattr(format, "value", format) == "json":
-        typer.echo(to_json(plan.to_dict()))
+    if _write_or_json(plan, out, format):
         return
     emit(plan.rows("config"), "table", title=f"one strategy and N per configuration — {src}")
     emit(plan.rows("per-prompt"), "table", title="per-prompt plan (strategy and N chosen per prompt)")

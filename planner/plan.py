@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.features.schema import has_values
@@ -198,10 +197,7 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise TtsplanError(f"plan must be JSON written by `ttsplan plan`, got a parse error ({exc}).") from None
+        return cls.from_dict(parse_plan_json(text))
 
     # -- views -------------------------------------------------------------------------------
     def allocations_frame(self) -> pl.DataFrame:
@@ -294,6 +290,14 @@ class Plan:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def parse_plan_json(text: str) -> Any:
+    """``json.loads`` of a plan file, with a parse error as one :class:`TtsplanError`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TtsplanError(f"plan must be JSON written by `ttsplan plan`, got a parse error ({exc}).") from None
+
+
 def _check_allocation_columns(cols: Any) -> None:
     """An edited plan must keep its allocation columns whole: equal lengths, N a whole number >= 1."""
     if not isinstance(cols, dict):

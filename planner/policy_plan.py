@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.planner.crossfit import (
@@ -45,7 +44,7 @@ from ttsplan.planner.crossfit import (
     crossfit,
 )
 from ttsplan.planner.option_grid import DEFAULT_ORDERS, score_policies
-from ttsplan.planner.plan import Plan, prompt_lengths, table_hash
+from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths, table_hash
 from ttsplan.planner.policies import Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
 
@@ -151,10 +150,7 @@ class PolicyPlan:
 
     @classmethod
     def from_json(cls, text: str) -> PolicyPlan:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise TtsplanError(f"plan must be JSON written by `ttsplan plan`, got a parse error ({exc}).") from None
+        return cls.from_dict(parse_plan_json(text))
 
     # -- views ---------------------------------------------------------------------------------
     def config(self, name: str | None = None) -> ConfigPolicy:
