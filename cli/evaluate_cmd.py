@@ -111,7 +111,7 @@ def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orde
         rows = [{"config": r["config"], "policy": r["policy"],
                  "predicted acc [90% PI]": f"{r['predicted_accuracy']:.3f} [{r['accuracy_low']:.3f}, "
                                            f"{r['accuracy_high']:.3f}]",
-                 "realized acc": f"{r['accuracy']:.3f}", f"maj@N_max": f"{r['majority_nmax']:.3f}",
+                 "realized acc": f"{r['accuracy']:.3f}", "maj@N_max": f"{r['majority_nmax']:.3f}",
                  "drop pt": f"{r['drop'] * 100:+.2f}",
                  "samples pred/real": f"{r['predicted_samples']:.2f} / {r['samples']:.2f}",
                  "saves vs N_max": f"{r['savings_vs_nmax']:.2f}x",

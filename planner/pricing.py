@@ -71,7 +71,7 @@ class Pricing:
         cm = self.cost_model
         if not self.calibrated:
             why = ("calibration disabled" if self.calibration is not None else
-                   f"no calibration for this GPU ships; pass --calibration calib.json from `ttsplan calibrate --out`")
+                   "no calibration for this GPU ships; pass --calibration calib.json from `ttsplan calibrate --out`")
             return f"prices: uncalibrated roofline for {cm.model.name} on {cm.gpu.name} (peak efficiency; {why})"
         label = (f"ttsplan.data/{self.source.name}" if self.source.parent == H100_CALIBRATION.parent
                  else str(self.source))
