@@ -4,11 +4,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from ttsplan.cli.common import Format, check_ranges, emit, parse_int_list, user_errors
+from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import curves
 from ttsplan.features.io import read_table
+
+DEFAULT_K = "1,2,4,8,16,32,64,128,256"
+
+
+def max_recorded_k(table: pl.DataFrame, kind: str) -> int:
+    """Most samples recorded for one prompt of any configuration (the largest computable k)."""
+    if table.is_empty():
+        return 0
+    if kind == "counts":
+        return int(table["samples"].max())
+    return int(table.group_by(["config", "prompt_id"]).len()["len"].max())
+
+
+def check_k_recorded(ks: list[int], k_max: int, option: str) -> None:
+    """Refuse k values above the most samples recorded per prompt, naming that maximum.
+
+    >>> check_k_recorded([1, 4], 8, "--k")
+    """
+    above = [x for x in ks if x > k_max]
+    if above:
+        raise TtsplanError(f"{option} must be at most {k_max}, the most samples recorded per prompt, got "
+                           f"{', '.join(map(str, above[:5]))}. Pass {option} values up to {k_max}, or record "
+                           "more samples.")
 
 HELP = """Exact accuracy-vs-k curves per configuration, with bootstrap-over-prompts intervals.
 
@@ -25,7 +50,8 @@ Example:
 def curves_command(
     files: Annotated[list[Path], typer.Argument(help="Sample or count tables (.parquet/.jsonl/.csv or shard dirs).")],
     metric: Annotated[list[str], typer.Option("--metric", "-m", help="pass, maj or bon (repeatable).")] = ["pass", "maj", "bon"],  # noqa: B006
-    k: Annotated[str, typer.Option(help="Comma-separated k grid.")] = "1,2,4,8,16,32,64,128,256",
+    k: Annotated[str, typer.Option(help="Comma-separated k grid (at most the samples recorded per prompt; the "
+                                        "default grid stops there).")] = DEFAULT_K,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over prompts (0: no CI).")] = 200,
     confidence: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
@@ -36,6 +62,8 @@ def curves_command(
     check_ranges(("--bootstrap", bootstrap, bootstrap >= 0, "be >= 0 (0: no interval)"),
                  ("--confidence", confidence, 0 < confidence < 1, "be strictly between 0 and 1 (e.g. 0.95)"))
     table, kind = read_table(files)
+    if k != DEFAULT_K:  # the default grid stops where the data does; values the user chose must be computable
+        check_k_recorded(ks, max_recorded_k(table, kind), "--k")
     result = curves(table, metrics=metric, ks=ks, n_boot=bootstrap, seed=seed, confidence=confidence, kind=kind)
     emit(result.to_dicts(), format, out, title="accuracy vs k")
 

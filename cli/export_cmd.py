@@ -137,11 +137,19 @@ def export_command(
         err_console.print(f"note: greedy allocations sent at temperature {greedy_temperature:g}; the plan modelled "
                           f"one sample at the configuration's temperature ({temperature:g}), so its figures do not "
                           "describe them")
+    # the replay is answered before anything is written, so a failing replay leaves no request file behind
+    responses = replay_responses(requests, read_samples(replay)) if replay is not None else None
+    existed = out.exists()
     write_jsonl(requests, out)
+    if responses is not None:
+        try:
+            write_jsonl(responses, replay_out)
+        except BaseException:
+            if not existed:
+                out.unlink(missing_ok=True)
+            raise
     err_console.print(f"wrote {out} ({len(requests)} requests)")
-    if replay is not None:
-        responses = replay_responses(requests, read_samples(replay))
-        write_jsonl(responses, replay_out)
+    if responses is not None:
         err_console.print(f"wrote {replay_out} ({len(responses)} replayed responses)")
     ns = [r["body"]["n"] for r in requests]
     strat = allocations.filter(allocations["config"] == requests[0]["custom_id"].split("::")[0])["strategy"].to_list()

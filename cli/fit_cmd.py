@@ -1,6 +1,7 @@
 """``ttsplan fit``: predict test-time-scaling gains from one validation pass (ridge + LOCO)."""
 from __future__ import annotations
 
+import math
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -10,6 +11,7 @@ import typer
 
 from ttsplan.cli.common import (
     TableOrJson,
+    check_ranges,
     emit,
     err_console,
     print_warnings,
@@ -107,7 +109,7 @@ def fit(
                                         "(default: half of what is recorded, min(R // 2, R − N) with R the fewest "
                                         "samples per prompt among configurations recording more than N)."),
     alpha: float = typer.Option(1.0, "--alpha", help="Ridge penalty on standardized coefficients."),
-    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates for the intervals."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates for the intervals (>= 1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (bootstrap; the hypergeometric split of count tables)."),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
     out: Path = typer.Option(None, "--out", help="Also write the fitted model and report as JSON here."),
@@ -132,6 +134,10 @@ def fit(
         ttsplan fit samples/game24_gpt4.parquet counts/evalperf.parquet --target pass --n 16 --k-features 4 \\
             --features counts
     """
+    check_ranges(("--n", n, n >= 2, "be >= 2 (the gain at N = 1 is 0 by definition)"),
+                 ("--n-boot", n_boot, n_boot >= 1, "be >= 1 (the intervals are bootstrap intervals; e.g. 1000)"),
+                 ("--alpha", alpha, math.isfinite(alpha) and alpha >= 0, "be a finite number >= 0"),
+                 ("--k-features", k_features, k_features is None or k_features >= 1, "be >= 1"))
     table = load_for_gain(list(files), target.value)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

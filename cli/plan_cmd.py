@@ -10,7 +10,7 @@ from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table, write_atomic
 from ttsplan.features.tasks import read_prompts
-from ttsplan.fitting.specs import get_model_spec
+from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.budget import Budget, normalize_unit
 from ttsplan.planner.crossfit import Objective
 from ttsplan.planner.pilot_plan import make_pilot_plan
@@ -144,6 +144,12 @@ def plan_command(
         problems.append("--prompts must go with --pilot-file, got it alone.")
     elif prompts is not None and not prompts.is_file():
         problems.append(f"--prompts must be an existing JSONL file, got {prompts}.")
+    if pilot is not None and pilot < 1:
+        problems.append(f"--pilot must be >= 1 pilot samples per prompt, got {pilot}. Try 4, or leave it out.")
+    try:
+        get_gpu_spec(gpu)
+    except TtsplanError as exc:
+        problems.append(str(exc))
     if problems:
         raise TtsplanError(" ".join(problems))
     if not files:

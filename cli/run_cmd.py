@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
 from ttsplan.cli.engines import build_engine
 from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError
@@ -73,6 +73,11 @@ def run_cmd(
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
 
+    check_ranges(("--max-samples", max_samples, max_samples is None or max_samples >= 1,
+                  "be >= 1 (a total sample budget; leave it out for none)"))
+    if out.exists() and not out.is_dir():
+        raise TtsplanError(f"--out must be a directory (new, or a run to resume), got {out}, which is a file. "
+                           "Pass another --out.")
     if not plan.is_file():
         raise TtsplanError(f"PLAN must be a plan JSON file, got {plan} which does not exist. Write one with "
                            "`ttsplan plan ... --out plan.json`.")
@@ -102,11 +107,14 @@ def run_cmd(
         TimeElapsedColumn,
     )
 
-    with Progress(TextColumn("run"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err_console) as bar:
-        task = bar.add_task("run", total=None, info="")
-
+    # the bar starts with the first progress report, so a run refused while validating prints only its error
+    bar = Progress(TextColumn("run"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
+                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err_console)
+    task = bar.add_task("run", total=None, info="")
+    try:
         def on_progress(p) -> None:
+            if not bar.live.is_started:
+                bar.start()
             info = (f"{p.open_prompts}/{p.prompts} prompts open, {p.output_tokens} tok, "
                     f"{p.samples_per_s:.2f} samples/s" + (f" [{p.engine}]" if p.engine else "")
                     + (f", {p.resumed} resumed" if p.resumed else ""))
@@ -115,6 +123,8 @@ def run_cmd(
 
         res = run_plan(the_plan, plist, eng, out, config=config, rule=adaptive, threshold=threshold, min_n=min_n,
                        budget=max_samples, sampling=cfg, batch=batch, progress=on_progress)
+    finally:
+        bar.stop()
     s = res.summary
     keys = ("config", "engine", "rule", "prompts", "accuracy", "samples", "planned_samples", "samples_saved",
             "mean_samples", "stopped_rule", "stopped_cap", "output_tokens", "prompt_tokens", "resumed_samples",

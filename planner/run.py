@@ -175,9 +175,10 @@ class _Run:
                                caps=self.caps, budget=self.budget)
 
     def open_or_resume(self) -> AdaptiveSession:
+        fresh = self.new_session()  # validates rule, threshold, min_n and budget before run.json is recorded
         check_run_params(self.out / RUN_FILE, self.params(), self.out)
         state = self.record.load()
-        session = AdaptiveSession.from_dict(state) if state is not None else self.new_session()
+        session = AdaptiveSession.from_dict(state) if state is not None else fresh
         late = self.record.unrecorded()
         for name in late:  # written after the last session checkpoint: replay their rows, in order
             rows = [{**r, "reward": self._reward_of(r["reward"])}

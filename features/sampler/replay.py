@@ -46,7 +46,9 @@ class ReplayEngine(BatchEngine):
                                f"{len(configs)} ({', '.join(configs[:4])}{', …' if len(configs) > 4 else ''}).")
         if config is not None:
             if config not in configs:
-                raise TtsplanError(f"--config must be one of the recorded configurations, got {config!r}."
+                shown = ", ".join(c if len(c) <= 60 else c[:57] + "…" for c in configs[:4])
+                raise TtsplanError(f"--config must be one of the recorded configurations ({shown}"
+                                   f"{', …' if len(configs) > 4 else ''}), got {config!r}."
                                    f"{did_you_mean(config, configs)}")
             table = table.filter(pl.col("config") == config)
         self.table = table

@@ -83,8 +83,16 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def slug(name: str) -> str:
-    """File-system-safe form of a config label."""
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("_") or "config"
+    """File-system-safe form of a config label (ASCII; a label too long for a file name is shortened and
+    suffixed with its hash, so it stays unique).
+
+    >>> slug("gpt/T0.7 [addsub]"), len(slug("x" * 300))
+    ('gpt_T0.7_addsub', 193)
+    """
+    s = re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("_") or "config"
+    if len(s) > 200:  # file names are limited to 255 bytes
+        s = s[:180] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return s
 
 
 class ValidationSampler:
