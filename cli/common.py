@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -78,6 +79,20 @@ def _os_error_message(exc: OSError) -> str:
     return f"{where} must be readable or writable, got {why!r} (errno {exc.errno}). Check the path and the disk."
 
 
+def _one_line_warnings(fallback: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` for the duration of a command: user-facing warnings (UserWarning
+    subclasses) as one ``warning:`` line on stderr; any other goes to ``fallback``."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, UserWarning):
+            err_console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def user_errors(func: F) -> F:
     """Decorator: turn :class:`TtsplanError` and environment faults into one message and exit code 2.
 
@@ -88,6 +103,8 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        shown = warnings.showwarning
+        warnings.showwarning = _one_line_warnings(shown)  # a note to the user is one line, not a source excerpt
         try:
             return func(*args, **kwargs)
         except TtsplanError as exc:
@@ -97,6 +114,8 @@ def user_errors(func: F) -> F:
             raise typer.Exit(code=BROKEN_PIPE_EXIT) from None
         except OSError as exc:
             raise fail(_os_error_message(exc)) from None
+        finally:
+            warnings.showwarning = shown
 
     return wrapper  # type: ignore[return-value]
 

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import warnings
 
 import polars as pl
 
@@ -47,6 +48,7 @@ COUNT_SCHEMA: dict[str, pl.DataType] = {
     "difficulty": pl.Float64(),
     "level": pl.Int32(),
     "inference_flops": pl.Float64(),
+    "difficulty_label": pl.String(),
 }
 COUNT_REQUIRED = ("config", "prompt_id", "samples", "correct_samples")
 COUNT_KEY = ("config", "prompt_id")
@@ -107,17 +109,53 @@ def _cast_columns(df: pl.DataFrame, schema: dict[str, pl.DataType], problems: li
     return pl.DataFrame(out) if out else df.clear()
 
 
+class ExtraColumnsWarning(UserWarning):
+    """Columns outside a table's contract (``run_id``, ``platform``, ...) were dropped."""
+
+
 def _check_columns(df: pl.DataFrame, schema: dict, required: tuple[str, ...], name: str,
-                   problems: list[str]) -> None:
+                   problems: list[str]) -> list[str]:
+    """Record missing required columns and misspelled ones; return the other extra columns (to drop).
+
+    An extra column that looks like a contract column the table lacks (``promt_id``, ``corect``) is a
+    problem, since dropping it would lose data silently; any other extra column is dropped with a note.
+    """
     missing = [c for c in required if c not in df.columns]
     for c in missing:
         problems.append(f'{name} must have column "{c}", got none.{did_you_mean(c, df.columns)}')
+    absent = [c for c in schema if c not in df.columns]
+    extra = []
     for c in df.columns:
-        if c not in schema:
+        if c in schema:
+            continue
+        hint = did_you_mean(c, absent)
+        if hint:
             problems.append(
-                f'{name} must not have column "{c}" (unexpected).{did_you_mean(c, schema)} '
+                f'{name} must not have column "{c}" (unexpected).{hint} '
                 f"Rename it or drop it; allowed columns: {', '.join(schema)}."
             )
+        else:
+            extra.append(c)
+    return extra
+
+
+def _note_dropped(extra: list[str], name: str) -> None:
+    if extra:
+        shown = ", ".join(extra[:8]) + (", …" if len(extra) > 8 else "")
+        warnings.warn(ExtraColumnsWarning(
+            f"{name}: dropped {len(extra)} column(s) outside the contract ({shown}); rename one to a contract "
+            "column to use it."), stacklevel=3)
+
+
+def _difficulty_labels(df: pl.DataFrame) -> pl.DataFrame:
+    """A text ``difficulty`` (easy / medium / hard, as in LiveCodeBench exports) becomes ``difficulty_label``."""
+    if "difficulty" not in df.columns or df.schema["difficulty"] not in (pl.String(), pl.Categorical()) \
+            and not isinstance(df.schema["difficulty"], pl.Enum):
+        return df
+    text = df.get_column("difficulty").cast(pl.String)
+    if not (text.is_not_null() & text.cast(pl.Float64, strict=False).is_null()).any():
+        return df  # numbers written as text: cast as usual
+    return df.with_columns(text.alias("difficulty_label"), pl.lit(None, dtype=pl.Float64).alias("difficulty"))
 
 
 def _check_values(df: pl.DataFrame, key: tuple[str, ...], required: tuple[str, ...],
@@ -172,7 +210,7 @@ def validate_sample_table(df: pl.DataFrame, name: str = "SampleTable") -> pl.Dat
     problems: list[str] = []
     if df.height == 0:
         problems.append(f"{name} must have at least one row, got an empty table.")
-    _check_columns(df, SAMPLE_SCHEMA, SAMPLE_REQUIRED, name, problems)
+    extra = _check_columns(df, SAMPLE_SCHEMA, SAMPLE_REQUIRED, name, problems)
     df = df.select([c for c in df.columns if c in SAMPLE_SCHEMA])
     df = _cast_columns(df, SAMPLE_SCHEMA, problems)
     _check_values(df, SAMPLE_KEY, tuple(c for c in SAMPLE_REQUIRED if c in df.columns), problems)
@@ -189,6 +227,7 @@ def validate_sample_table(df: pl.DataFrame, name: str = "SampleTable") -> pl.Dat
                             f"{spans.height} prompt(s) with gaps ({_examples(ex)}). Renumber sample_idx.")
     if problems:
         raise SchemaError(name, problems)
+    _note_dropped(extra, name)
     for c, dtype in SAMPLE_SCHEMA.items():
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(c))
@@ -205,7 +244,8 @@ def validate_count_table(df: pl.DataFrame, name: str = "CountTable") -> pl.DataF
     problems: list[str] = []
     if df.height == 0:
         problems.append(f"{name} must have at least one row, got an empty table.")
-    _check_columns(df, COUNT_SCHEMA, COUNT_REQUIRED, name, problems)
+    df = _difficulty_labels(df)
+    extra = _check_columns(df, COUNT_SCHEMA, COUNT_REQUIRED, name, problems)
     df = df.select([c for c in df.columns if c in COUNT_SCHEMA])
     df = _cast_columns(df, COUNT_SCHEMA, problems)
     _check_values(df, COUNT_KEY, tuple(c for c in COUNT_REQUIRED if c in df.columns), problems)
@@ -219,6 +259,7 @@ def validate_count_table(df: pl.DataFrame, name: str = "CountTable") -> pl.DataF
             problems.append(f"samples must be >= 1, got {zero} row(s) with 0 samples. Drop those rows.")
     if problems:
         raise SchemaError(name, problems)
+    _note_dropped(extra, name)
     for c, dtype in COUNT_SCHEMA.items():
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(c))
@@ -231,7 +272,7 @@ def has_values(df: pl.DataFrame, column: str) -> bool:
 
 
 __all__ = [
-    "SAMPLE_SCHEMA", "COUNT_SCHEMA", "SAMPLE_REQUIRED", "COUNT_REQUIRED",
+    "SAMPLE_SCHEMA", "COUNT_SCHEMA", "SAMPLE_REQUIRED", "COUNT_REQUIRED", "ExtraColumnsWarning",
     "validate_sample_table", "validate_count_table", "is_count_table", "has_values",
     "split_configs_by_dataset",
 ]

@@ -1,6 +1,8 @@
 """Table contracts: every problem reported at once; readers for parquet, JSONL, CSV and shard dirs."""
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -107,3 +109,47 @@ def test_config_names_shared_across_datasets_are_split():
     assert sorted(out["config"].unique().to_list()) == ["m/T0.7 [addsub]", "m/T0.7 [aqua]"]
     single = validate_sample_table(pl.DataFrame(good_rows(1, 2)))
     assert single["config"].unique().to_list() == ["m/T0.7"]
+
+
+# -- tables that meet users where they are (issue 19) ---------------------------------------------------
+def test_extra_columns_are_dropped_with_one_note():
+    from ttsplan.features.schema import ExtraColumnsWarning
+
+    df = pl.DataFrame(good_rows()).with_columns(pl.lit("r1").alias("run_id"), pl.lit("linux").alias("platform"))
+    with pytest.warns(ExtraColumnsWarning, match=r"dropped 2 column\(s\) outside the contract \(run_id, platform\)"):
+        out = validate_sample_table(df)
+    assert out.equals(validate_sample_table(pl.DataFrame(good_rows())))
+    counts = to_counts(validate_sample_table(pl.DataFrame(good_rows()))).with_columns(pl.lit(7).alias("run_id"))
+    with pytest.warns(ExtraColumnsWarning, match="run_id"):
+        assert validate_count_table(counts).columns == validate_count_table(counts.drop("run_id")).columns
+
+
+def test_a_misspelled_contract_column_is_still_an_error():
+    """Dropping ``corect`` would silently unlabel the table: it is refused with the likely name."""
+    df = pl.DataFrame(good_rows()).rename({"correct": "corect"})
+    with pytest.raises(SchemaError, match='"corect" \\(unexpected\\). Did you mean "correct"'):
+        validate_sample_table(df)
+
+
+def test_a_text_difficulty_is_a_label():
+    df = pl.DataFrame({"config": ["c"] * 3, "prompt_id": ["a", "b", "c"], "samples": [4, 4, 4],
+                       "correct_samples": [4, 2, 0], "difficulty": ["easy", "medium", "hard"]})
+    out = validate_count_table(df)
+    assert out["difficulty_label"].to_list() == ["easy", "medium", "hard"]
+    assert out["difficulty"].null_count() == 3
+    numeric = validate_count_table(df.with_columns(pl.Series("difficulty", ["0.1", "0.5", None])))
+    assert numeric["difficulty"].to_list() == [0.1, 0.5, None] and numeric["difficulty_label"].null_count() == 3
+
+
+def test_cli_prints_the_note_as_one_line_and_works(tmp_path):
+    from typer.testing import CliRunner
+
+    from ttsplan.cli.main import app
+
+    path = tmp_path / "t.parquet"
+    pl.DataFrame(good_rows()).with_columns(pl.lit("r1").alias("run_id")).write_parquet(path)
+    res = CliRunner().invoke(app, ["curves", str(path), "--bootstrap", "0", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("warning: ") and "run_id" in notes[0], res.stderr
+    assert json.loads(res.stdout)
