@@ -106,7 +106,7 @@ def _cast_columns(df: pl.DataFrame, schema: dict[str, pl.DataType], problems: li
             )
             continue
         out[name] = cast
-    return pl.DataFrame(out) if out else df.clear()
+    return pl.DataFrame(out)  # columns that did not cast are left out (their problem is recorded)
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -252,7 +252,7 @@ def validate_count_table(df: pl.DataFrame, name: str = "CountTable") -> pl.DataF
     if "samples" in df.columns and "correct_samples" in df.columns:
         over = df.filter(pl.col("correct_samples") > pl.col("samples"))
         if over.height:
-            ex = [f"{r['prompt_id']}: {r['correct_samples']} > {r['samples']}" for r in over.head(3).iter_rows(named=True)]
+            ex = [f"{r.get('prompt_id')}: {r['correct_samples']} > {r['samples']}" for r in over.head(3).iter_rows(named=True)]
             problems.append(f"correct_samples must be <= samples, got {over.height} row(s) above ({_examples(ex)}).")
         zero = df.filter(pl.col("samples") == 0).height
         if zero:

@@ -307,11 +307,18 @@ def _check_allocation_columns(cols: Any) -> None:
     missing = [c for c in names if c not in cols]
     problems = [f"allocations must have the columns {', '.join(names)}, got none for {', '.join(missing)}."] \
         if missing else []
+    not_lists = [c for c in names if c in cols and not isinstance(cols[c], list)]
+    if not_lists:
+        problems.append(f"allocations columns must be lists, got {', '.join(not_lists)} that are not.")
     lengths = {c: len(cols[c]) for c in names if c in cols and isinstance(cols[c], list)}
+    for c in ("config", "prompt_id", "strategy"):
+        bad = [v for v in cols.get(c, []) if not isinstance(v, str)] if isinstance(cols.get(c), list) else []
+        if bad:
+            problems.append(f"allocations {c} must be strings, got {bad[:3]!r}.")
     if len(set(lengths.values())) > 1:
         problems.append("allocations columns must all have the same length, got "
                         + ", ".join(f"{c}: {n}" for c, n in lengths.items()) + ".")
-    bad_n = [v for v in cols.get("n", []) if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)]
+    bad_n = [v for v in (cols["n"] if isinstance(cols.get("n"), list) else []) if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)]
     if bad_n:
         problems.append(f"allocations n must be whole numbers >= 1, got {bad_n[:3]!r}"
                         + (f" and {len(bad_n) - 3} more" if len(bad_n) > 3 else "") + ".")
