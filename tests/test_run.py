@@ -111,7 +111,63 @@ def test_changed_parameters_refuse_to_resume(tmp_path):
         run_plan({"p0": 2}, PROMPTS, ReplayEngine(recorded()), tmp_path, rule="beta", sampling=SAMPLING)
 
 
+def test_cli_run_with_replay(tmp_path):
+    from ttsplan.cli.main import app
+
+    table = recorded()
+    plan = make_plan(table, Budget(4, "samples", per_prompt=True))
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    write_prompts(PROMPTS, tmp_path / "prompts.jsonl")
+    rec = tmp_path / "rec.parquet"
+    table.write_parquet(rec)
+    args = ["run", str(tmp_path / "plan.json"), "--prompts", str(tmp_path / "prompts.jsonl"), "--engine", "replay",
+            "--model", str(rec), "--adaptive", "beta", "--out", str(tmp_path / "out"), "--format", "json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout[r.stdout.index("{"):])
+    assert summary["prompts"] == 4 and summary["rule"] == "beta" and 0 <= summary["accuracy"] <= 1
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["samples"] == summary["samples"]
+    r2 = CliRunner().invoke(app, ["run", str(tmp_path / "nope.json"), "--prompts", "x", "--out", str(tmp_path)])
+    assert r2.exit_code == 2 and "PLAN must be a plan JSON file" in r2.output
+
+
+def test_cli_run_openai_needs_base_url(tmp_path):
+    from ttsplan.cli.main import app
+
+    plan = make_plan(recorded(), Budget(2, "samples", per_prompt=True))
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    write_prompts(PROMPTS, tmp_path / "prompts.jsonl")
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "plan.json"), "--prompts", str(tmp_path / "prompts.jsonl"),
+                                 "--engine", "openai", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--base-url must give the server" in r.output
+    # refused before any work: one message, no traceback, nothing written to --out
+    assert "Traceback" not in r.output and r.output.count("--base-url must give the server") == 1
+    assert not (tmp_path / "o").exists()
+
+
+# -- the hf engine (tiny random Gemma 3 from tests/test_sampler.py) ------------------------------------
+def test_hf_run_is_independent_of_batching_and_resumes(tmp_path):
+    pytest.importorskip("torch", reason="the hf engine needs torch (extra 'hf')")
+    pytest.importorskip("transformers", reason="the hf engine needs transformers (extra 'hf')")
+    from test_sampler import _tiny_model_dir
+
+    from ttsplan.features.sampler.hf import HFEngine
+
+    eng = HFEngine(str(_tiny_model_dir(tmp_path / "tiny")))
+    prompts = [Prompt(f"h{i}", f"Q: {i} or {i + 3}?\nA:", str(i + 3), kind="short") for i in range(5)]
+    caps = {p.id: 4 for p in prompts}
+    sampling = SamplerConfig(k=1, temperature=1.0, max_new_tokens=3, stop=("\n",), config="tiny")
+    a = run_plan(caps, prompts, eng, tmp_path / "a", rule="beta", threshold=0.9, sampling=sampling, batch=2)
+    b = run_plan(caps, prompts, eng, tmp_path / "b", rule="beta", threshold=0.9, sampling=sampling, batch=5)
+    key = ["prompt_id", "sample_idx"]
+    assert a.table.sort(key)["text"].to_list() == b.table.sort(key)["text"].to_list()
+    assert a.result.select("prompt_id", "samples", "answer").equals(b.result.select("prompt_id", "samples", "answer"))
+    again = run_plan(caps, prompts, eng, tmp_path / "a", rule="beta", threshold=0.9, sampling=sampling, batch=2)
+    assert again.summary["resumed_samples"] == a.summary["samples"] and again.table.equals(a.table)
+
+
 # -- against a stub OpenAI server -------------------------------------------------------------------
+# (last in the file: the module-level importorskip below skips only what follows it)
 httpx = pytest.importorskip("httpx", reason="the openai engine needs httpx")
 from test_openai_engine import MODEL, Stub
 
@@ -169,56 +225,3 @@ def test_openai_run_survives_a_dead_server_and_resumes(tmp_path):
 
 
 # -- CLI ----------------------------------------------------------------------------------------------
-def test_cli_run_with_replay(tmp_path):
-    from ttsplan.cli.main import app
-
-    table = recorded()
-    plan = make_plan(table, Budget(4, "samples", per_prompt=True))
-    (tmp_path / "plan.json").write_text(plan.to_json())
-    write_prompts(PROMPTS, tmp_path / "prompts.jsonl")
-    rec = tmp_path / "rec.parquet"
-    table.write_parquet(rec)
-    args = ["run", str(tmp_path / "plan.json"), "--prompts", str(tmp_path / "prompts.jsonl"), "--engine", "replay",
-            "--model", str(rec), "--adaptive", "beta", "--out", str(tmp_path / "out"), "--format", "json"]
-    r = CliRunner().invoke(app, args)
-    assert r.exit_code == 0, r.output
-    summary = json.loads(r.stdout[r.stdout.index("{"):])
-    assert summary["prompts"] == 4 and summary["rule"] == "beta" and 0 <= summary["accuracy"] <= 1
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["samples"] == summary["samples"]
-    r2 = CliRunner().invoke(app, ["run", str(tmp_path / "nope.json"), "--prompts", "x", "--out", str(tmp_path)])
-    assert r2.exit_code == 2 and "PLAN must be a plan JSON file" in r2.output
-
-
-def test_cli_run_openai_needs_base_url(tmp_path):
-    from ttsplan.cli.main import app
-
-    plan = make_plan(recorded(), Budget(2, "samples", per_prompt=True))
-    (tmp_path / "plan.json").write_text(plan.to_json())
-    write_prompts(PROMPTS, tmp_path / "prompts.jsonl")
-    r = CliRunner().invoke(app, ["run", str(tmp_path / "plan.json"), "--prompts", str(tmp_path / "prompts.jsonl"),
-                                 "--engine", "openai", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 2 and "--base-url must give the server" in r.output
-    # refused before any work: one message, no traceback, nothing written to --out
-    assert "Traceback" not in r.output and r.output.count("--base-url must give the server") == 1
-    assert not (tmp_path / "o").exists()
-
-
-# -- the hf engine (tiny random Gemma 3 from tests/test_sampler.py) ------------------------------------
-def test_hf_run_is_independent_of_batching_and_resumes(tmp_path):
-    pytest.importorskip("torch", reason="the hf engine needs torch (extra 'hf')")
-    pytest.importorskip("transformers", reason="the hf engine needs transformers (extra 'hf')")
-    from test_sampler import _tiny_model_dir
-
-    from ttsplan.features.sampler.hf import HFEngine
-
-    eng = HFEngine(str(_tiny_model_dir(tmp_path / "tiny")))
-    prompts = [Prompt(f"h{i}", f"Q: {i} or {i + 3}?\nA:", str(i + 3), kind="short") for i in range(5)]
-    caps = {p.id: 4 for p in prompts}
-    sampling = SamplerConfig(k=1, temperature=1.0, max_new_tokens=3, stop=("\n",), config="tiny")
-    a = run_plan(caps, prompts, eng, tmp_path / "a", rule="beta", threshold=0.9, sampling=sampling, batch=2)
-    b = run_plan(caps, prompts, eng, tmp_path / "b", rule="beta", threshold=0.9, sampling=sampling, batch=5)
-    key = ["prompt_id", "sample_idx"]
-    assert a.table.sort(key)["text"].to_list() == b.table.sort(key)["text"].to_list()
-    assert a.result.select("prompt_id", "samples", "answer").equals(b.result.select("prompt_id", "samples", "answer"))
-    again = run_plan(caps, prompts, eng, tmp_path / "a", rule="beta", threshold=0.9, sampling=sampling, batch=2)
-    assert again.summary["resumed_samples"] == a.summary["samples"] and again.table.equals(a.table)
