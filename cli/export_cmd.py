@@ -22,25 +22,26 @@ custom_id = "<config>::<prompt_id>", so the responses can be imported again with
 --to openai-batch writes /v1/chat/completions requests for the OpenAI Batch API (needs --model);
 --to vllm-batch writes the same layout for `vllm run-batch -i requests.jsonl -o responses.jsonl
 --model M` (max_tokens instead of max_completion_tokens). --endpoint completions sends the raw
-prompt text to /v1/completions (base models). A greedy allocation is sent as n=1, temperature 0.
+prompt text to /v1/completions (base models). A greedy allocation is sent as n=1 at --temperature
+(what the planner modelled; --greedy-temperature 0 for true greedy decoding). A policy plan (the
+default `ttsplan plan`) exports its fixed policy for every prompt of --prompts; an adaptive policy is
+executed with `ttsplan run` instead.
 --replay SAMPLES answers the requests from a recorded SampleTable (first n samples per prompt) and
 writes the responses to --replay-out: a dry run of the whole round trip without a server.
 
 Example:
 
-    ttsplan plan samples.parquet --budget 8/prompt --out plan.json
+    ttsplan plan samples.parquet --per-prompt --budget 8/prompt --out plan.json
     ttsplan export plan.json --to vllm-batch --prompts prompts.jsonl --out requests.jsonl
     vllm run-batch -i requests.jsonl -o responses.jsonl --model Qwen/Qwen2.5-1.5B-Instruct
     ttsplan import openai-batch responses.jsonl --prompts prompts.jsonl --out new_samples.parquet
 """
 
 
-def load_allocations(path: Path):
-    """Per-prompt allocations (``config, prompt_id, strategy, n``) of a plan file.
-
-    A plan written by ``ttsplan plan`` is read with :meth:`ttsplan.planner.plan.Plan.from_json`; a
-    hand-written ``{"allocations": [{"config", "prompt_id", "n"[, "strategy"]}, ...]}`` is accepted too.
-    """
+def load_plan_file(path: Path):
+    """The plan in a file: a :class:`PolicyPlan` (schema 2), a :class:`Plan` (schema 1), or the allocations
+    frame of a hand-written ``{"allocations": [{"config", "prompt_id", "n"[, "strategy"]}, ...]}``
+    with its ``recommended_config``."""
     import json
 
     import polars as pl
@@ -54,10 +55,9 @@ def load_allocations(path: Path):
     except json.JSONDecodeError as exc:
         raise TtsplanError(f"plan {path} must be JSON, got a parse error ({exc}).") from None
     if isinstance(data, dict) and data.get("schema_version") == 2:
-        return None, data
+        return PolicyPlan.from_dict(data)
     if isinstance(data, dict) and "schema_version" in data:
-        plan = Plan.from_dict(data)
-        return plan.allocations_frame(), plan.recommended_config
+        return Plan.from_dict(data)
     allocs = data.get("allocations") if isinstance(data, dict) else None
     if not (isinstance(allocs, list) and allocs and all(isinstance(a, dict) for a in allocs)):
         raise TtsplanError(f"plan {path} must be written by `ttsplan plan` or hold \"allocations\": "
@@ -65,30 +65,32 @@ def load_allocations(path: Path):
     return pl.DataFrame(allocs), data.get("recommended_config")
 
 
-def _check_prompt_hashes(path: Path, config: str | None, prompt_list: list) -> None:
-    """A per-prompt plan that recorded its prompts' text hashes refuses other prompts."""
-    import json
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and data.get("prompt_hashes"):
-        plan = Plan.from_dict(data)
-        check_prompts_match(plan, prompt_list, config or plan.recommended_config)
-
-
-def _policy_allocations(data: dict, config: str | None, prompt_ids: list[str]):
-    """Allocations of a fixed policy for every prompt; an adaptive policy cannot be one batch."""
+def plan_allocations(loaded, config: str | None, prompts: list):
+    """``(allocations frame, configuration)`` to export: a policy plan's fixed policy for every prompt of the
+    file (an adaptive policy cannot be one batch); a per-prompt plan's allocations, for the prompts it was
+    made for when it recorded their text hashes."""
     import polars as pl
 
-    chosen = PolicyPlan.from_dict(data).config(config)
-    policy = chosen.policy
-    if policy.kind != "fixed":
-        raise TtsplanError(f"export must send the policy the plan chose, got {policy.describe()!r} for "
-                           f"{chosen.config!r}, which samples each prompt one at a time and stops it adaptively; a "
-                           "batch file fixes n per request. Execute it with `ttsplan run PLAN --prompts ...`, or "
-                           "plan a fixed policy (e.g. --target majority@8 on a table of 8 samples per prompt).")
-    n = len(prompt_ids)
-    return pl.DataFrame({"config": [chosen.config] * n, "prompt_id": prompt_ids, "strategy": [policy.strategy] * n,
-                         "n": [policy.n] * n}), chosen.config
+    if isinstance(loaded, PolicyPlan):
+        chosen = loaded.config(config)
+        policy = chosen.policy
+        if policy.kind != "fixed":
+            raise TtsplanError(f"export must send the policy the plan chose, got {policy.describe()!r} for "
+                               f"{chosen.config!r}, which samples each prompt one at a time and stops it adaptively; "
+                               "a batch file fixes n per request. Execute it with `ttsplan run PLAN --prompts ...`, "
+                               "or plan a fixed policy (e.g. --target majority@8 on a table of 8 samples per "
+                               "prompt).")
+        ids = [p.id for p in prompts]
+        n = len(ids)
+        return pl.DataFrame({"config": [chosen.config] * n, "prompt_id": ids, "strategy": [policy.strategy] * n,
+                             "n": [policy.n] * n}), chosen.config
+    if isinstance(loaded, Plan):
+        cfg = config or loaded.recommended_config
+        if loaded.prompt_hashes:
+            check_prompts_match(loaded, prompts, cfg)
+        return loaded.allocations_frame(), cfg
+    allocations, recommended = loaded
+    return allocations, config or recommended
 
 
 @user_errors
@@ -122,13 +124,9 @@ def export_command(
 
     if (replay is None) != (replay_out is None):
         raise TtsplanError("--replay and --replay-out must be given together, got only one. Pass both or neither.")
-    allocations, recommended = load_allocations(plan)
+    loaded = load_plan_file(plan)
     prompt_list = read_prompts(prompts)
-    if allocations is None:  # a policy plan (schema 2): its policy applies to every prompt of the file
-        allocations, recommended = _policy_allocations(recommended, config, [p.id for p in prompt_list])
-    else:
-        _check_prompt_hashes(plan, config or recommended, prompt_list)
-    cfg = config or recommended
+    allocations, cfg = plan_allocations(loaded, config, prompt_list)
     requests = build_batch_requests(allocations, prompt_list, target=to, config=cfg, model=model,
                                     temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                                     logprobs=logprobs, endpoint=endpoint, stop=stop,
