@@ -47,8 +47,7 @@ def score_split(grid: OptionGrid, plan_rows: np.ndarray, test_rows: np.ndarray, 
     acc = float(grid.accuracy[i, test_rows].mean())
     smp = float(grid.samples[i, test_rows].mean())
     maj_test = grid.majority[:, test_rows].mean(axis=1)
-    reach = np.flatnonzero(maj_test >= acc - 1e-12)
-    n_uni = int(reach[0]) + 1 if reach.size else None
+    n_uni = grid.uniform_n(acc, test_rows)
     smp_est = bootstrap_estimate(grid.samples[i, plan_rows], confidence, seed=seed)
     lo, hi = cf.accuracy.prediction_interval(test_rows.size, confidence)
     slo, shi = smp_est.prediction_interval(test_rows.size, confidence)

@@ -33,13 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves
-from ttsplan.planner.adaptive import AdaptiveSession
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
-from ttsplan.planner.replay import ConfigSamples, prepare
-from ttsplan.planner.stopping import HORIZON_MAX_N
+from ttsplan.planner.replay import ConfigSamples, order_outcomes, prepare, sample_orders
+from ttsplan.planner.stopping import HORIZON_MAX_N, make_rule
 from ttsplan.planner.stopping import RULES as RULE_CLASSES
 
 #: thresholds of the adaptive candidates (per rule)
@@ -76,6 +74,12 @@ class OptionGrid:
 
     def index(self, policy: Policy) -> int:
         return self.policies.index(policy)
+
+    def uniform_n(self, accuracy: float, rows: np.ndarray | None = None) -> int | None:
+        """The smallest uniform majority N whose exact accuracy on ``rows`` (default all) reaches ``accuracy``."""
+        maj = self.majority if rows is None else self.majority[:, rows]
+        reach = np.flatnonzero(maj.mean(axis=1) >= accuracy - 1e-12)
+        return int(reach[0]) + 1 if reach.size else None
 
 
 def _config_table(table: pl.DataFrame, config: str) -> tuple[pl.DataFrame, int]:
@@ -115,24 +119,9 @@ def _candidates(n_max: int, rules: Sequence[str] = RULES) -> list[Policy]:
 def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per prompt, averaged over the sample orders ``perms``: (accuracy, samples, output tokens)."""
-    n_p = cs.codes.shape[0]
-    acc, n, tok = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
-    rows = np.arange(n_p)
-    for perm in perms:
-        codes = np.take_along_axis(cs.codes, perm, axis=1)
-        tokens = np.take_along_axis(cs.tokens, perm, axis=1)
-        s = AdaptiveSession(policy.rule, cs.prompt_ids, max_n=policy.cap, threshold=policy.threshold,
-                            min_n=policy.min_n, caps=np.minimum(cs.k, policy.cap).astype(np.int64),
-                            n_codes=cs.codes.shape[1])
-        while (idx := s.ask_idx()).size:
-            j = s.n[idx]
-            s.tell_many(idx, codes[idx, j], None, tokens[idx, j])
-        chosen = s.chosen_codes()
-        acc += np.where(chosen >= 0, cs.correct[rows, np.maximum(chosen, 0)], False)
-        n += s.n
-        tok += s.tokens
-    m = len(perms)
-    return acc / m, n / m, tok / m
+    rule = make_rule(policy.rule, policy.threshold, min_n=policy.min_n, max_n=policy.cap)
+    runs = [order_outcomes(cs, rule, perm, policy.cap) for perm in perms]
+    return tuple(np.mean([r[i] for r in runs], axis=0, dtype=float) for i in range(3))
 
 
 def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_ORDERS, seed: int = 0,
@@ -146,13 +135,7 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
     maj = (prompt_curves(sub, "maj", range(1, n_max + 1)).sort(["prompt_id", "k"])
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
-    rng = np.random.default_rng([seed, 7])
-    pad = np.arange(cs.codes.shape[1])[None, :] >= cs.k[:, None]
-    perms = []
-    for _ in range(orders):
-        key = rng.random(cs.codes.shape)
-        key[pad] = 2.0
-        perms.append(np.argsort(key, axis=1, kind="stable"))
+    perms = sample_orders(cs, orders, seed, salt=7)
     acc, smp, tok = [], [], []
     for p in cands:
         if isinstance(p, FixedPolicy):

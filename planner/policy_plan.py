@@ -241,11 +241,6 @@ class PolicyPlan:
         return "\n".join(lines)
 
 
-def _uniform_n(majority: np.ndarray, accuracy: float) -> int | None:
-    reach = np.flatnonzero(majority.mean(axis=1) >= accuracy - 1e-12)
-    return int(reach[0]) + 1 if reach.size else None
-
-
 def _price(table: pl.DataFrame, config: str, samples: float, cost_model: Any) -> tuple[float | None, float | None]:
     """GPU-seconds and dollars per prompt of ``samples`` majority samples (linear between whole N)."""
     lengths = prompt_lengths(table.filter(pl.col("config") == config))
@@ -306,7 +301,7 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
             secs, usd = _price(table, config, smp.mean, cost_model)
         out.append(ConfigPolicy(config, datasets[config], len(grid.prompt_ids), grid.n_max, cf.policy, cf.met,
                                 cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
-                                cf.shortfall, _uniform_n(grid.majority, cf.accuracy.mean), cf.fold_choices,
+                                cf.shortfall, grid.uniform_n(cf.accuracy.mean), cf.fold_choices,
                                 secs, usd))
     notes = [] if pricing is None else [pricing.note()]
     return PolicyPlan(objective, tuple(out), table_hash(table), folds, orders, confidence,

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import has_values
 from ttsplan.planner.adaptive import AdaptiveSession
@@ -112,7 +111,8 @@ def sc_accuracy(cs: ConfigSamples) -> float:
     return float(acc.mean())
 
 
-def _orders(cs: ConfigSamples, orders: int, seed: int, salt: int) -> list[np.ndarray]:
+def sample_orders(cs: ConfigSamples, orders: int, seed: int, salt: int) -> list[np.ndarray]:
+    """``orders`` random per-prompt permutations of the recorded samples (padding last), seeded by (seed, salt)."""
     rng = np.random.default_rng([seed, salt])
     n_p, width = cs.codes.shape
     pad = np.arange(width)[None, :] >= cs.k[:, None]
@@ -126,6 +126,12 @@ def _orders(cs: ConfigSamples, orders: int, seed: int, salt: int) -> list[np.nda
 
 def run_order(cs: ConfigSamples, rule, perm: np.ndarray, max_n: int) -> tuple[float, float, float]:
     """Feed one sample order to a session; returns (accuracy, mean samples, mean output tokens)."""
+    right, n, tokens = order_outcomes(cs, rule, perm, max_n)
+    return float(right.mean()), float(n.mean()), float(tokens.mean())
+
+
+def order_outcomes(cs: ConfigSamples, rule, perm: np.ndarray, max_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feed one sample order to a session; per prompt: (correct, samples, output tokens)."""
     codes = np.take_along_axis(cs.codes, perm, axis=1)
     tokens = np.take_along_axis(cs.tokens, perm, axis=1)
     rewards = None if cs.rewards is None else np.take_along_axis(cs.rewards, perm, axis=1)
@@ -139,7 +145,7 @@ def run_order(cs: ConfigSamples, rule, perm: np.ndarray, max_n: int) -> tuple[fl
         s.tell_many(idx, codes[idx, j], None if rewards is None else rewards[idx, j], tokens[idx, j])
     chosen = s.chosen_codes()
     right = np.where(chosen >= 0, cs.correct[np.arange(len(chosen)), np.maximum(chosen, 0)], False)
-    return float(right.mean()), float(s.n.mean()), float(s.tokens.mean())
+    return right, s.n, s.tokens
 
 
 def _spread(x: np.ndarray) -> tuple[float, float, float]:
@@ -169,7 +175,7 @@ def replay(table: pl.DataFrame, rule: str, threshold: float | None = None, *, ma
         sc_acc = sc_accuracy(cs)
         sc_samples = float(cs.k.mean())
         sc_tokens = float(cs.tokens.sum(axis=1).mean())
-        res = np.array([run_order(cs, r, perm, n_max) for perm in _orders(cs, orders, seed, salt)])
+        res = np.array([run_order(cs, r, perm, n_max) for perm in sample_orders(cs, orders, seed, salt)])
         acc, samples, tok = res[:, 0], res[:, 1], res[:, 2]
         ratio = sc_samples / samples
         drop = sc_acc - acc
