@@ -310,16 +310,21 @@ class BetaRule(StoppingRule):
     knob: ClassVar[str] = "posterior confidence"
 
 
-def horizon_confidence(s: Any, idx: np.ndarray) -> np.ndarray:
-    """:func:`horizon_table` looked up per prompt, the horizon being each prompt's cap."""
+def _per_cap_lookup(s: Any, idx: np.ndarray, table: Callable[[int], np.ndarray]) -> np.ndarray:
+    """``table(cap)[top, second, n]`` per prompt, the horizon being each prompt's cap."""
     h = s.cap[idx]
     top, second, n = s.top[idx], s.second[idx], np.minimum(s.n[idx], h)
     out = np.empty(idx.size)
     for H in np.unique(h).tolist():
         sel = h == H
-        T = horizon_table(int(H))
+        T = table(int(H))
         out[sel] = T[np.minimum(top[sel], H), np.minimum(second[sel], H), n[sel]]
     return out
+
+
+def horizon_confidence(s: Any, idx: np.ndarray) -> np.ndarray:
+    """:func:`horizon_table` looked up per prompt, the horizon being each prompt's cap."""
+    return _per_cap_lookup(s, idx, horizon_table)
 
 
 @dataclass(frozen=True)
@@ -341,14 +346,7 @@ class HorizonRule(StoppingRule):
 
 def regret_confidence(s: Any, idx: np.ndarray, flip_cost: float = REGRET_FLIP_COST) -> np.ndarray:
     """:func:`regret_table` looked up per prompt, the horizon being each prompt's cap."""
-    h = s.cap[idx]
-    top, second, n = s.top[idx], s.second[idx], np.minimum(s.n[idx], h)
-    out = np.empty(idx.size)
-    for H in np.unique(h).tolist():
-        sel = h == H
-        T = regret_table(int(H), flip_cost)
-        out[sel] = T[np.minimum(top[sel], H), np.minimum(second[sel], H), n[sel]]
-    return out
+    return _per_cap_lookup(s, idx, lambda cap: regret_table(cap, flip_cost))
 
 
 @dataclass(frozen=True)
