@@ -828,6 +828,20 @@ def _recorded_problems(per_config_min: pl.DataFrame, fit_k: int, predict_k: int)
     return []
 
 
+def _option_problems(fit_k: int, min_fit_k: int, predict_k: int, n_boot: int, confidence: float) -> list[str]:
+    """The range checks extrapolate_pass and extrapolate_maj share (each message without the final period)."""
+    problems = []
+    if fit_k < min_fit_k:
+        problems.append(f"fit-k must be >= {min_fit_k}, got {fit_k}")
+    if predict_k <= fit_k:
+        problems.append(f"predict-k must be larger than fit-k, got {predict_k} <= {fit_k}")
+    if n_boot < 0:
+        problems.append(f"n_boot must be >= 0, got {n_boot}")
+    if not 0 < confidence < 1:
+        problems.append(f"confidence must be strictly between 0 and 1, got {confidence}")
+    return problems
+
+
 def extrapolate_pass(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: Sequence[str] = LAWS,
                      seed: int = 0, n_boot: int = 200, select: bool = True, confidence: float = 0.9,
                      validation_draws: int = 10, resample: str = "prompts") -> PassExtrapolation:
@@ -858,14 +872,7 @@ def extrapolate_pass(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: Seq
                         f"{did_you_mean(unknown[0], ALL_LAWS)}")
     if not laws:
         problems.append("laws must name at least one law, got none")
-    if fit_k < 2:
-        problems.append(f"fit-k must be >= 2, got {fit_k}")
-    if predict_k <= fit_k:
-        problems.append(f"predict-k must be larger than fit-k, got {predict_k} <= {fit_k}")
-    if n_boot < 0:
-        problems.append(f"n_boot must be >= 0, got {n_boot}")
-    if not 0 < confidence < 1:
-        problems.append(f"confidence must be strictly between 0 and 1, got {confidence}")
+    problems += _option_problems(fit_k, 2, predict_k, n_boot, confidence)
     if resample not in RESAMPLING:
         problems.append(f"resample must be one of {', '.join(RESAMPLING)}, got {resample!r}")
     counts = split_configs_by_dataset(counts)
@@ -1121,15 +1128,7 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
     >>> bool(r["ci_low"][0] <= r["predicted"][0] <= r["ci_high"][0]), r["prompts"][0]
     (True, 60)
     """
-    problems = []
-    if fit_k < 1:
-        problems.append(f"fit-k must be >= 1, got {fit_k}")
-    if predict_k <= fit_k:
-        problems.append(f"predict-k must be larger than fit-k, got {predict_k} <= {fit_k}")
-    if n_boot < 0:
-        problems.append(f"n_boot must be >= 0, got {n_boot}")
-    if not 0 < confidence < 1:
-        problems.append(f"confidence must be strictly between 0 and 1, got {confidence}")
+    problems = _option_problems(fit_k, 1, predict_k, n_boot, confidence)
     if resample not in ("prompts", "both"):
         problems.append(f"resample must be 'prompts' or 'both' for maj, got {resample!r}")
     if sims < 1:
