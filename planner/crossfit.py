@@ -34,7 +34,7 @@ import numpy as np
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.planner.option_grid import OptionGrid
-from ttsplan.planner.policies import Policy
+from ttsplan.planner.policies import FixedPolicy, Policy
 
 DEFAULT_TOLERANCE = 0.005
 DEFAULT_CONFIDENCE = 0.9
@@ -156,12 +156,12 @@ def select(grid: OptionGrid, rows: np.ndarray, objective: Objective) -> int:
         ok = acc.mean(axis=1) - objective.margin * se >= objective.target - 1e-12
         fallback = int(np.argmax(acc.mean(axis=1)))
     else:
-        ref = grid.majority[reference_n(grid, objective) - 1, rows]
+        n_ref = reference_n(grid, objective)
+        ref = grid.majority[n_ref - 1, rows]
         diff = ref[None, :] - acc
         se = diff.std(axis=1, ddof=1) / np.sqrt(m) if m > 1 else np.zeros(acc.shape[0])
         ok = diff.mean(axis=1) + objective.margin * se <= objective.tolerance + 1e-12
-        fallback = grid.policies.index(next(p for p in grid.policies if p.kind == "fixed"
-                                            and p.n == reference_n(grid, objective)))
+        fallback = grid.index(FixedPolicy("majority", n_ref))
     if not ok.any():
         return fallback
     feasible = np.flatnonzero(ok)

@@ -85,7 +85,7 @@ def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats:
     for c, config in enumerate(configs):
         if progress:
             progress(f"[{c + 1}/{len(configs)}] {config}")
-        grid = score_policies(table, config, orders=orders, seed=seed)
+        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n)
         rng = np.random.default_rng([seed, c, 17])
         for r in range(repeats):
             plan_rows, test_rows = _split_rows(grid, rng, test_fraction)

@@ -108,8 +108,9 @@ def _config_table(table: pl.DataFrame, config: str) -> tuple[pl.DataFrame, int]:
 FIXED_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 
 
-def _candidates(n_max: int, rules: Sequence[str] = RULES) -> list[Policy]:
-    out: list[Policy] = [FixedPolicy("majority", n) for n in sorted({*(g for g in FIXED_GRID if g < n_max), n_max})]
+def _candidates(n_max: int, rules: Sequence[str] = RULES, extra_n: Sequence[int] = ()) -> list[Policy]:
+    fixed = {*(g for g in FIXED_GRID if g < n_max), n_max, *(n for n in extra_n if 1 <= n <= n_max)}
+    out: list[Policy] = [FixedPolicy("majority", n) for n in sorted(fixed)]
     for rule in rules:
         if not RULE_CLASSES[rule].uses_horizon or n_max <= HORIZON_MAX_N:
             out += [AdaptivePolicy(rule, t, 1, n_max) for t in ADAPTIVE_THRESHOLDS[rule]]
@@ -125,13 +126,14 @@ def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np
 
 
 def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_ORDERS, seed: int = 0,
-                   policies: Sequence[Policy] | None = None) -> OptionGrid:
-    """Score every candidate policy (default: majority N = 1..n_max and the adaptive grid) on every prompt."""
+                   policies: Sequence[Policy] | None = None, reference_n: int | None = None) -> OptionGrid:
+    """Score every candidate policy on every prompt (default: majority N on :data:`FIXED_GRID` up to n_max,
+    plus ``reference_n`` — the objective's majority@N, which must be a candidate — and the adaptive grid)."""
     if not (isinstance(orders, int) and orders >= 1):
         raise TtsplanError(f"orders must be a whole number >= 1, got {orders!r}.")
     sub, n_max = _config_table(table, config)
     (cs,) = prepare(sub, with_rewards=False)
-    cands = list(policies) if policies is not None else _candidates(n_max)
+    cands = list(policies) if policies is not None else _candidates(n_max, extra_n=(reference_n or n_max,))
     maj = (prompt_curves(sub, "maj", range(1, n_max + 1)).sort(["prompt_id", "k"])
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)

@@ -234,7 +234,9 @@ class PolicyPlan:
                 continue
             lines.append(f"{head}{c.config} with {c.policy.describe()}: saves {c.savings_vs_max:.2f}x vs "
                          f"majority@{c.n_max} at matched accuracy (cross-validated: {c.accuracy.mean:.3f} "
-                         f"[{c.accuracy.low:.3f}, {c.accuracy.high:.3f}] vs {c.reference_accuracy.mean:.3f}, "
+                         f"[{c.accuracy.low:.3f}, {c.accuracy.high:.3f}] vs "
+                         + ("" if c.reference_n == c.n_max else f"majority@{c.reference_n} ")
+                         + f"{c.reference_accuracy.mean:.3f}, "
                          f"shortfall {c.shortfall.mean * 100:+.2f} pt){uni}"
                          + ("" if c.objective_met else "; objective NOT met, closest policy shown"))
         lines += [f"note: {n}" for n in self.notes]
@@ -285,7 +287,7 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
     for i, config in enumerate(sorted(datasets)):
         if progress:
             progress(f"[{i + 1}/{len(datasets)}] {config}")
-        grid = score_policies(table, config, orders=orders, seed=seed)
+        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n)
         if objective.kind == "budget":
             cheapest = float((grid.samples if objective.unit == "samples" else grid.tokens).mean(axis=1).min())
             if cheapest > objective.budget + 1e-9:

@@ -48,6 +48,14 @@ def test_policy_plan_default_prints_savings(samples: Path, tmp_path: Path) -> No
         assert c["policy"]["kind"] in ("fixed", "adaptive") and c["policy"].get("cap", c["policy"].get("n")) <= 16
 
 
+def test_policy_plan_matches_a_majority_n_off_the_fixed_grid(samples: Path) -> None:
+    # N = 7 is not among the default fixed candidates (1..6, 8, 10, 12, 16): the reference must become one
+    r = runner.invoke(app, ["plan", str(samples), "--target", "majority@7", "--orders", "1", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    for c in json.loads(r.stdout)["configs"]:
+        assert c["reference_n"] == 7 and c["samples"]["mean"] <= 7 + 1e-9
+
+
 def test_policy_plan_budget_most_accuracy_within_it(samples: Path) -> None:
     r = runner.invoke(app, ["plan", str(samples), "--budget", "3/prompt", "--orders", "2", "--format", "json"])
     assert r.exit_code == 0, r.output
