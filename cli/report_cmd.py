@@ -18,7 +18,7 @@ from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import read_table
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.plan import Plan
-from ttsplan.planner.report import FIGURES, build_report, render_report
+from ttsplan.report import FIGURES, build_report, render_report
 
 DEFAULT_DATA = DEFAULT_SAMPLES
 DEFAULT_MODEL = "gemma-3-270m"

@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.cli")
+PACKAGES = ("ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.report", "ttsplan.cli")
 
 
 def _modules() -> list[str]:
@@ -15,7 +15,7 @@ def _modules() -> list[str]:
     for pkg in PACKAGES:
         mod = importlib.import_module(pkg)
         names += [m.name for m in pkgutil.walk_packages(mod.__path__, prefix=f"{pkg}.")]
-    return sorted(["ttsplan", "ttsplan.data", *names])
+    return sorted(["ttsplan", "ttsplan.data", "ttsplan.report", *names])
 
 
 @pytest.mark.parametrize("name", _modules())

@@ -1,14 +1,14 @@
 """The import graph of the installed package, read statically with ``ast``.
 
 Every module under ``ttsplan`` (the root façade and the folders installed as ``ttsplan.data``,
-``ttsplan.features``, ``ttsplan.fitting``, ``ttsplan.planner`` and ``ttsplan.cli``) is parsed; every
+``ttsplan.features``, ``ttsplan.fitting``, ``ttsplan.planner``, ``ttsplan.report`` and ``ttsplan.cli``) is parsed; every
 ``import ttsplan.x.y``, ``from ttsplan.x import y`` and relative import is resolved, at module level, inside
 functions and under ``if TYPE_CHECKING:``. Importing ``a.b.c`` also runs the packages ``a.b`` and ``a``
 first, so those are edges too (except the importer's own parent packages, already running). The package
 must have:
 
 1. no import cycle (imports inside functions count: a cycle they hide is still a cycle);
-2. one-way layers: features ← fitting ← planner ← cli (``ALLOWED``);
+2. one-way layers: features ← fitting ← planner ← report ← cli (``ALLOWED``);
 3. no function-level import of its own modules (except the short, commented ``FUNCTION_LEVEL_ALLOWED``);
 4. heavy optional dependencies (torch, vllm, httpx, matplotlib, …) imported only inside functions, and
    none of them, nor sklearn / joblib, loaded by ``import ttsplan.cli.main`` (``NOT_AT_STARTUP``).
@@ -32,7 +32,8 @@ from conftest import REPO
 
 #: the installed packages that hold every module: a wheel puts them all under ttsplan/, an editable
 #: install maps each one to its own folder (features/, fitting/, …); both are walked, names deduplicated
-ROOTS = ("ttsplan", "ttsplan.data", "ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.cli")
+ROOTS = ("ttsplan", "ttsplan.data", "ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.report",
+         "ttsplan.cli")
 
 #: layer (``ttsplan.<layer>``; "" is the root façade) -> the layers its modules may import
 ALLOWED: dict[str, set[str]] = {
@@ -40,7 +41,8 @@ ALLOWED: dict[str, set[str]] = {
     "features": {"features"},
     "fitting": {"features", "fitting", "data"},
     "planner": {"features", "fitting", "planner", "data"},
-    "cli": {"features", "fitting", "planner", "cli", "data"},
+    "report": {"features", "fitting", "planner", "report", "data"},  # the planner through its public names only
+    "cli": {"features", "fitting", "planner", "report", "cli", "data"},
     "data": {"data", "features"},  # data/make_default.py rebuilds the shipped table with the sampler
 }
 
@@ -376,7 +378,8 @@ def test_no_import_cycles():
 
 def test_layers_import_one_way():
     broken = layering_violations(package_graph())
-    assert broken == [], "imports against the layers (features <- fitting <- planner <- cli):\n  " + "\n  ".join(broken)
+    assert broken == [], ("imports against the layers (features <- fitting <- planner <- report <- cli):\n  "
+                          + "\n  ".join(broken))
 
 
 def test_no_function_level_imports_of_our_own_modules():
@@ -388,6 +391,25 @@ def test_no_function_level_imports_of_our_own_modules():
     stale = sorted(k for k in FUNCTION_LEVEL_ALLOWED if k not in found)
     stale += sorted(m for m in PENDING_FUNCTION_LEVEL if not any(src == m for src, _ in found))
     assert stale == [], f"no longer imported inside a function: delete {stale} from the allow-list"
+
+
+def cross_layer_private_imports(graph: Graph) -> list[str]:
+    """``from ttsplan.<other layer>.m import _name``: a layer reaching past another's public names."""
+    out = []
+    for src, path in graph.modules.items():
+        for node, _ in _raw_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("ttsplan.")
+                    and layer(node.module) != layer(src)):
+                out += [f"{src} (line {node.lineno}): {node.module}.{a.name}" for a in node.names
+                        if a.name.startswith("_")]
+    return out
+
+
+def test_layers_use_each_others_public_names_only():
+    # e.g. the report reaches the planner through OptionGrid, prepare, make_plan..., never a private helper
+    private = cross_layer_private_imports(package_graph())
+    assert private == [], ("make these public in their module (or move them to a lower one):\n  "
+                           + "\n  ".join(private))
 
 
 def test_heavy_optional_dependencies_are_imported_inside_functions():

@@ -10,7 +10,7 @@ from conftest import REPO
 
 #: top-level source folders and the ttsplan subpackage each one installs as
 MAPPED = {"ttsplan": "ttsplan", "features": "ttsplan.features", "fitting": "ttsplan.fitting",
-          "planner": "ttsplan.planner", "cli": "ttsplan.cli", "data": "ttsplan.data"}
+          "planner": "ttsplan.planner", "report": "ttsplan.report", "cli": "ttsplan.cli", "data": "ttsplan.data"}
 
 
 def _setuptools() -> dict:
@@ -32,7 +32,7 @@ def test_every_package_is_declared_and_mapped():
 def test_generic_top_level_names_are_not_importable(tmp_path):
     # from a neutral directory (the repo root would put its folders on sys.path)
     code = ("import importlib.util as u, ttsplan.features, ttsplan.cli.main; "
-            "print([n for n in ('features', 'fitting', 'planner', 'cli') if u.find_spec(n)])")
+            "print([n for n in ('features', 'fitting', 'planner', 'report', 'cli') if u.find_spec(n)])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 pytest.importorskip("matplotlib", reason="matplotlib (extra `plot`) is needed to draw the report")
 
 from ttsplan.cli.main import app
-from ttsplan.planner.report import FIGURES
+from ttsplan.report import FIGURES
 
 runner = CliRunner()
 MODEL = "gemma-3-270m"
@@ -164,7 +164,7 @@ def test_frontier_matches_cli_plan(report: dict, plan_json: dict) -> None:
 
 
 def test_frontier_compares_configurations_of_one_task_only() -> None:
-    from ttsplan.planner.report import frontier_data
+    from ttsplan.report import frontier_data
 
     t = _table().with_columns(pl.when(pl.col("config") == "toy/cfg4").then(pl.lit("other"))
                               .otherwise(pl.col("dataset")).alias("dataset"))
@@ -258,7 +258,7 @@ def test_import_stays_lazy() -> None:
     import subprocess
     import sys
 
-    code = "import sys, ttsplan.cli.main, ttsplan.planner.report; print('matplotlib' in sys.modules)"
+    code = "import sys, ttsplan.cli.main, ttsplan.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,8 @@
 
 The public façade: what a notebook user reaches for, importable from ``ttsplan`` directly. Names load
 lazily (``import ttsplan`` stays cheap); the layers live in ``ttsplan.features`` (data in),
-``ttsplan.fitting`` (models out of data), ``ttsplan.planner`` (decisions) and ``ttsplan.cli``.
+``ttsplan.fitting`` (models out of data), ``ttsplan.planner`` (decisions), ``ttsplan.report`` (figures)
+and ``ttsplan.cli``.
 
 >>> import ttsplan
 >>> ttsplan.Budget(8, "samples", per_prompt=True).per_prompt
