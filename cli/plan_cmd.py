@@ -11,7 +11,7 @@ from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table, write_atomic
 from ttsplan.features.tasks import read_prompts
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
-from ttsplan.planner.budget import Budget, normalize_unit
+from ttsplan.planner.budget import PRICED_UNITS, Budget, normalize_unit
 from ttsplan.planner.crossfit import Objective
 from ttsplan.planner.pilot_plan import make_pilot_plan
 from ttsplan.planner.plan import make_plan
@@ -32,13 +32,15 @@ policies are replayed through the runtime session over --orders random sample or
 the samples recorded per prompt is planned.
 
 With no FILE it plans the embedded default dataset (data/default_samples.parquet, Gemma 3 270M),
-priced for gemma-3-270m on --gpu (uncalibrated roofline; the note says so).
+priced for gemma-3-270m on --gpu (on H100 with the calibration that ships with the package, elsewhere
+with the uncalibrated roofline; the note names which).
 
 Objectives: --target 0.9 (least cost with accuracy >= 0.9), --target majority@8 (match uniform
 majority with N=8 within --tolerance), --budget 6/prompt (most accuracy within 6 samples per prompt;
---unit tokens for output tokens). --per-prompt, --pilot, --strategies and --risk-averse (or a budget in flops,
-eflops, seconds or usd) make the per-prompt allocation plan of schema 1, whose figures are fitted and
-scored on the same labeled prompts.
+--unit tokens for output tokens, or flops, eflops, seconds, usd priced for --model on --gpu: each
+policy is priced per prompt at its expected samples). --per-prompt, --pilot, --strategies and
+--risk-averse make the per-prompt allocation plan of schema 1, whose figures are fitted and scored
+on the same labeled prompts.
 
 Example:
 
@@ -46,10 +48,9 @@ Example:
     ttsplan plan ../shared/data/samples/sc40_addsub.parquet --target majority@40 --tolerance 0.5 --out plan.json
     ttsplan plan runs.parquet --target 0.85 --model Qwen3-8B --gpu H100
     ttsplan plan runs.parquet --budget 6/prompt
+    ttsplan plan --budget 0.00002/prompt --unit usd
 """
 
-#: units a policy plan can budget in; the others go to the per-prompt allocation planner
-POLICY_UNITS = ("samples", "tokens")
 
 
 def _model_from_table(table) -> str | None:
@@ -75,8 +76,9 @@ def plan_command(
         help="Accuracy points below majority@N still counted as matching it (0.5 = half a point).")] = 0.5,
     budget: Annotated[str | None, typer.Option(help="Instead of --target: most accuracy within a budget, a total "
                                                     "(5000) or per prompt (8/prompt).")] = None,
-    unit: Annotated[str, typer.Option(help="Budget unit: samples or tokens (output tokens); flops, eflops, "
-                                           "seconds, usd use the per-prompt allocation planner.")] = "samples",
+    unit: Annotated[str, typer.Option(help="Cost unit of --budget and of 'least cost': samples, tokens (output "
+                                           "tokens), or flops, eflops, seconds, usd (priced for --model on --gpu)."
+                                      )] = "samples",
     model: Annotated[str | None, typer.Option(help="Model to price seconds and dollars (catalog name or "
                                                    "config file).")] = None,
     gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
@@ -107,7 +109,7 @@ def plan_command(
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
     unit = normalize_unit(unit)
-    legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse or unit not in POLICY_UNITS
+    legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse
     problems = []
     if not (0 <= tolerance < 100):
         problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
@@ -118,8 +120,8 @@ def plan_command(
     if budget is not None and target is not None:
         problems.append("--budget and --target must not be combined, got both. Pass one objective.")
     if legacy and target is not None:
-        problems.append("--target must not be combined with --per-prompt, --pilot, --strategies, --risk-averse or a priced "
-                        f"--unit ({unit}), got both. Drop one.")
+        problems.append("--target must not be combined with --per-prompt, --pilot, --strategies or --risk-averse, got "
+                        "both. Drop one.")
     if out is not None and out.exists() and out.is_dir():
         problems.append(f"--out must be a file path, got the directory {out}. Name a file, e.g. {out / 'plan.json'}.")
     b = objective = None
@@ -168,6 +170,9 @@ def plan_command(
         _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration,
                      extrapolate)
         return
+    if unit in PRICED_UNITS and model is None:
+        raise TtsplanError(f"--unit {unit} must be priced for a model, got none (the table names no model). Pass "
+                           "--model, e.g. --model gemma-3-270m, or use --unit samples / tokens.")
     if b is not None:
         objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,

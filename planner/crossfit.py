@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttsplan.features.errors import TtsplanError
+from ttsplan.planner.budget import UNITS
 from ttsplan.planner.option_grid import OptionGrid
 from ttsplan.planner.policies import FixedPolicy, Policy
 
@@ -41,7 +42,8 @@ DEFAULT_CONFIDENCE = 0.9
 DEFAULT_FOLDS = 5
 #: standard errors of the paired shortfall a candidate must clear (guards the choice against noise)
 DEFAULT_MARGIN = 1.0
-COST_UNITS = ("samples", "tokens")
+#: cost units of an objective: samples and output tokens, or a priced unit (needs a cost model)
+COST_UNITS = UNITS
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,16 @@ class Objective:
         return f"least {self.unit} matching majority@{n if n else 'N_max'} within {self.tolerance * 100:g} pt"
 
 
-def _cost(grid: OptionGrid, unit: str) -> np.ndarray:
-    return grid.samples if unit == "samples" else grid.tokens
+def objective_cost(grid: OptionGrid, unit: str) -> np.ndarray:
+    """(policies, prompts) expected cost in ``unit``; priced units come from :func:`~ttsplan.planner.option_grid.price_grid`."""
+    if unit == "samples":
+        return grid.samples
+    if unit == "tokens":
+        return grid.tokens
+    if unit not in grid.costs:
+        raise TtsplanError(f"unit {unit!r} must be priced by a cost model, got a grid without prices. Pass a model "
+                           "to price it (--model, e.g. --model gemma-3-270m), or use --unit samples / tokens.")
+    return np.asarray(grid.costs[unit])
 
 
 def reference_n(grid: OptionGrid, objective: Objective) -> int:
@@ -142,7 +152,7 @@ def reference_n(grid: OptionGrid, objective: Objective) -> int:
 def select(grid: OptionGrid, rows: np.ndarray, objective: Objective) -> int:
     """Index of the policy the objective picks, judged on prompts ``rows`` only."""
     acc = grid.accuracy[:, rows]
-    cost = _cost(grid, objective.unit)[:, rows].mean(axis=1)
+    cost = objective_cost(grid, objective.unit)[:, rows].mean(axis=1)
     m = max(rows.size, 1)
     if objective.kind == "budget":
         ok = cost <= objective.budget + 1e-9
@@ -244,7 +254,7 @@ def crossfit(grid: OptionGrid, objective: Objective, *, rows: np.ndarray | None 
     ref = grid.majority[n_ref - 1, rows]
     est = [bootstrap_estimate(v, confidence, n_boot, seed) for v in (cf_acc, cf_smp, cf_tok, ref - cf_acc, ref)]
     if objective.kind == "budget":
-        met = bool(_cost(grid, objective.unit)[final, rows].mean() <= objective.budget + 1e-9)
+        met = bool(objective_cost(grid, objective.unit)[final, rows].mean() <= objective.budget + 1e-9)
     elif objective.target is not None:
         met = bool(grid.accuracy[final, rows].mean() >= objective.target)
     else:
@@ -253,4 +263,4 @@ def crossfit(grid: OptionGrid, objective: Objective, *, rows: np.ndarray | None 
 
 
 __all__ = ["COST_UNITS", "DEFAULT_CONFIDENCE", "DEFAULT_FOLDS", "DEFAULT_MARGIN", "DEFAULT_TOLERANCE", "CrossFit",
-           "Estimate", "Objective", "bootstrap_estimate", "crossfit", "reference_n", "select"]
+           "Estimate", "Objective", "bootstrap_estimate", "crossfit", "objective_cost", "reference_n", "select"]

@@ -28,8 +28,8 @@ for every prompt; nothing is planned beyond it.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -66,6 +66,8 @@ class OptionGrid:
     majority: np.ndarray   # (n_max, prompts) exact maj@N for N = 1..n_max
     n_max: int
     orders: int
+    #: priced unit (flops, eflops, seconds, usd) -> (policies, prompts) expected cost; see :func:`price_grid`
+    costs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     @property
     def reference(self) -> np.ndarray:
@@ -156,4 +158,27 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
                       maj, n_max, orders)
 
 
-__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "OptionGrid", "replay_prompts", "score_policies"]
+def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
+    """``grid`` with every policy priced in ``unit``: ``per_n[N - 1, j]`` is the cost of majority N on prompt j
+    (N = 1..n_max); a policy costs ``per_n`` at its expected samples on the prompt, linear between whole N
+    (exact for fixed N, and for adaptive policies whenever the price is affine in N).
+
+    >>> g = OptionGrid("c", ("a",), (), np.zeros((2, 1)), np.array([[1.0], [2.5]]), np.zeros((2, 1)),
+    ...                np.zeros((3, 1)), 3, 1)
+    >>> price_grid(g, "usd", np.array([[1.0], [3.0], [4.0]])).costs["usd"].ravel().tolist()
+    [1.0, 3.5]
+    """
+    per_n = np.asarray(per_n, dtype=float)
+    if per_n.shape != (grid.n_max, len(grid.prompt_ids)):
+        raise TtsplanError(f"per_n must have shape (n_max, prompts) = ({grid.n_max}, {len(grid.prompt_ids)}), got "
+                           f"{per_n.shape}.")
+    s = np.clip(grid.samples, 1.0, float(grid.n_max))
+    lo = np.floor(s).astype(int)
+    hi = np.minimum(lo + 1, grid.n_max)
+    w = s - lo
+    cols = np.arange(len(grid.prompt_ids))[None, :]
+    cost = per_n[lo - 1, cols] * (1.0 - w) + per_n[hi - 1, cols] * w
+    return replace(grid, costs={**grid.costs, unit: cost})
+
+
+__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "OptionGrid", "price_grid", "replay_prompts", "score_policies"]

@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import split_configs_by_dataset
+from ttsplan.planner.budget import PRICED_UNITS
 from ttsplan.planner.crossfit import (
     DEFAULT_CONFIDENCE,
     DEFAULT_FOLDS,
@@ -42,8 +43,9 @@ from ttsplan.planner.crossfit import (
     Objective,
     bootstrap_estimate,
     crossfit,
+    objective_cost,
 )
-from ttsplan.planner.option_grid import DEFAULT_ORDERS, score_policies
+from ttsplan.planner.option_grid import DEFAULT_ORDERS, OptionGrid, price_grid, score_policies
 from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths, table_hash
 from ttsplan.planner.policies import Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
@@ -72,6 +74,7 @@ class ConfigPolicy:
     fold_choices: tuple[str, ...]
     seconds_per_prompt: float | None = None
     usd_per_prompt: float | None = None
+    cost: Estimate | None = None  # the chosen policy's expected cost in a priced objective unit, per prompt
 
     @property
     def savings_vs_max(self) -> float:
@@ -93,6 +96,8 @@ class ConfigPolicy:
     def from_dict(cls, d: dict[str, Any]) -> ConfigPolicy:
         est = {k: Estimate(**d[k]) for k in ("accuracy", "samples", "output_tokens", "cv_samples",
                                              "reference_accuracy", "shortfall")}
+        if d.get("cost") is not None:
+            est["cost"] = Estimate(**d["cost"])
         rest = {k: v for k, v in d.items() if k not in est and k not in ("policy", "savings_vs_max",
                                                                          "savings_vs_uniform", "fold_choices")}
         return cls(**rest, **est, policy=policy_from_dict(d["policy"]), fold_choices=tuple(d["fold_choices"]))
@@ -196,6 +201,10 @@ class PolicyPlan:
                    f"saves vs maj@{c.n_max}": f"{c.savings_vs_max:.2f}x",
                    "uniform N, same acc": "–" if c.uniform_n is None else
                    f"N={c.uniform_n} ({c.savings_vs_uniform:.2f}x)"}
+            if c.cost is not None and self.objective.unit not in ("seconds", "usd"):
+                row[f"{self.objective.unit}/prompt"] = f"{c.cost.mean:.4g}"
+            if c.usd_per_prompt is not None and self.objective.unit == "usd":
+                row["usd/prompt"] = f"{c.usd_per_prompt:.3g}"
             if self.model:
                 row[f"{gpu}-s/prompt"] = "–" if c.seconds_per_prompt is None else f"{c.seconds_per_prompt:.3g}"
             out.append(row)
@@ -229,7 +238,9 @@ class PolicyPlan:
             if self.objective.kind == "budget":
                 lines.append(f"{head}{c.config} with {c.policy.describe()}: accuracy {c.accuracy.mean:.3f} "
                              f"[{c.accuracy.low:.3f}, {c.accuracy.high:.3f}] (cross-validated) at {c.samples.mean:.2f} "
-                             f"samples/prompt; majority@{c.n_max} reaches {c.reference_accuracy.mean:.3f} with "
+                             f"samples/prompt"
+                             + ("" if c.cost is None else f" ({c.cost.mean:.4g} {self.objective.unit}/prompt)")
+                             + f"; majority@{c.n_max} reaches {c.reference_accuracy.mean:.3f} with "
                              f"{c.savings_vs_max:.2f}x the samples")
                 continue
             lines.append(f"{head}{c.config} with {c.policy.describe()}: saves {c.savings_vs_max:.2f}x vs "
@@ -243,19 +254,23 @@ class PolicyPlan:
         return "\n".join(lines)
 
 
-def _price(table: pl.DataFrame, config: str, samples: float, cost_model: Any) -> tuple[float | None, float | None]:
-    """GPU-seconds and dollars per prompt of ``samples`` majority samples (linear between whole N)."""
+def _per_n(table: pl.DataFrame, config: str, prompt_ids: tuple[str, ...], n_max: int, unit: str,
+           cost_model: Any) -> np.ndarray:
+    """(n_max, prompts) cost in ``unit`` of majority N = 1..n_max on each prompt of ``prompt_ids`` (its mean
+    prompt and output tokens priced by ``cost_model``)."""
     lengths = prompt_lengths(table.filter(pl.col("config") == config))
+    lengths = pl.DataFrame({"prompt_id": list(prompt_ids)}).join(lengths, on="prompt_id", how="left",
+                                                                 maintain_order="left")
     lp = lengths["prompt_tokens"].fill_null(0.0).to_numpy().astype(float)
     lo = lengths["output_tokens"].fill_null(1.0).to_numpy().astype(float)
-    n0 = max(1, int(np.floor(samples)))
-    grid = [n0, n0 + 1]
-    w = samples - n0
-    out = []
-    for unit in ("seconds", "usd"):
-        c = cost_matrix("majority", grid, lp, lo, unit, cost_model).mean(axis=0)
-        out.append(float(c[0] * (1 - w) + c[1] * w))
-    return out[0], out[1]
+    return cost_matrix("majority", range(1, n_max + 1), lp, lo, unit, cost_model).T
+
+
+def _priced(table: pl.DataFrame, grid: OptionGrid, units: tuple[str, ...], cost_model: Any) -> OptionGrid:
+    for unit in units:
+        if unit not in grid.costs:
+            grid = price_grid(grid, unit, _per_n(table, grid.config, grid.prompt_ids, grid.n_max, unit, cost_model))
+    return grid
 
 
 def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *, folds: int = DEFAULT_FOLDS,
@@ -263,11 +278,17 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
                      pricing: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
     """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc).
 
-    ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt.
+    ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt, and
+    is needed for an objective in a priced unit (flops, eflops, seconds, usd): each policy is priced per
+    prompt at its expected samples (:func:`~ttsplan.planner.option_grid.price_grid`).
     """
     cost_model = None if pricing is None else pricing.cost_model
     objective = objective or Objective.majority()
+    priced = (objective.unit,) if objective.unit in PRICED_UNITS else ()
     problems = []
+    if priced and cost_model is None:
+        problems.append(f"unit {objective.unit!r} must be priced by a cost model, got no pricing. Pass pricing="
+                        "Pricing(model) (CLI: --model, e.g. --model gemma-3-270m), or use samples / tokens.")
     if not (isinstance(folds, int) and folds >= 2):
         problems.append(f"folds must be a whole number >= 2, got {folds!r}.")
     if not (isinstance(orders, int) and orders >= 1):
@@ -288,8 +309,10 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
         if progress:
             progress(f"[{i + 1}/{len(datasets)}] {config}")
         grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n)
+        if cost_model is not None:
+            grid = _priced(table, grid, tuple(dict.fromkeys(("seconds", "usd", *priced))), cost_model)
         if objective.kind == "budget":
-            cheapest = float((grid.samples if objective.unit == "samples" else grid.tokens).mean(axis=1).min())
+            cheapest = float(objective_cost(grid, objective.unit).mean(axis=1).min())
             if cheapest > objective.budget + 1e-9:
                 raise TtsplanError(f"budget must cover the cheapest policy of {config!r} ({cheapest:.3g} "
                                    f"{objective.unit} per prompt), got {objective.budget:.3g} per prompt. Raise "
@@ -298,13 +321,15 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
         k = grid.index(cf.policy)
         smp = bootstrap_estimate(grid.samples[k], confidence, seed=seed)
         tok = bootstrap_estimate(grid.tokens[k], confidence, seed=seed)
-        secs = usd = None
+        secs = usd = cost = None
         if cost_model is not None:
-            secs, usd = _price(table, config, smp.mean, cost_model)
+            secs, usd = (float(grid.costs[u][k].mean()) for u in ("seconds", "usd"))
+        if priced:
+            cost = bootstrap_estimate(grid.costs[objective.unit][k], confidence, seed=seed)
         out.append(ConfigPolicy(config, datasets[config], len(grid.prompt_ids), grid.n_max, cf.policy, cf.met,
                                 cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
                                 cf.shortfall, grid.uniform_n(cf.accuracy.mean), cf.fold_choices,
-                                secs, usd))
+                                secs, usd, cost))
     notes = [] if pricing is None else [pricing.note()]
     return PolicyPlan(objective, tuple(out), table_hash(table), folds, orders, confidence,
                       None if cost_model is None else cost_model.model.name,

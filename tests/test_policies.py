@@ -205,6 +205,72 @@ def test_calibrated_and_uncalibrated_prices_differ_and_say_which(default_half, t
     assert res.exit_code == 2 and "--calibration must be a calib.json" in res.output and not out.exists()
 
 
+def test_priced_policies_are_exact_for_fixed_n_and_interpolate_adaptive(default_half) -> None:
+    from ttsplan.planner.option_grid import price_grid
+    from ttsplan.planner.plan import prompt_lengths
+    from ttsplan.planner.pricing import Pricing
+    from ttsplan.planner.strategies import cost_matrix
+
+    table = default_half[0]
+    grid = score_policies(table, table["config"][0], orders=2)
+    cm = Pricing("Qwen3-8B", "H100").cost_model
+    lengths = prompt_lengths(table).sort("prompt_id")
+    assert lengths["prompt_id"].to_list() == list(grid.prompt_ids)
+    per_n = cost_matrix("majority", range(1, grid.n_max + 1), lengths["prompt_tokens"].to_numpy(),
+                        lengths["output_tokens"].to_numpy(), "usd", cm).T
+    priced = price_grid(grid, "usd", per_n).costs["usd"]
+    for i, p in enumerate(grid.policies):
+        if p.kind == "fixed":                      # a fixed N costs exactly majority N on every prompt
+            np.testing.assert_allclose(priced[i], per_n[p.n - 1], rtol=1e-12)
+        else:                                      # an adaptive policy lies between its floor and ceiling N
+            lo = np.floor(grid.samples[i]).astype(int)
+            hi = np.minimum(lo + 1, grid.n_max)
+            cols = np.arange(priced.shape[1])
+            a, b = per_n[lo - 1, cols], per_n[hi - 1, cols]
+            assert np.all(priced[i] >= np.minimum(a, b) - 1e-18) and np.all(priced[i] <= np.maximum(a, b) + 1e-18)
+    with pytest.raises(TtsplanError, match="per_n must have shape"):
+        price_grid(grid, "usd", per_n[:-1])
+
+
+def test_priced_budget_plans_policies_within_the_budget(default_half) -> None:
+    from ttsplan.planner.crossfit import objective_cost
+    from ttsplan.planner.option_grid import price_grid  # noqa: F401 (the grid below is priced by the plan)
+    from ttsplan.planner.pricing import Pricing
+
+    table = default_half[0]
+    pricing = Pricing("Qwen3-8B", "H100")
+    free = make_policy_plan(table, Objective.within_budget(1e9, "seconds"), orders=2, pricing=pricing).configs[0]
+    cheap = make_policy_plan(table, Objective.within_budget(1.0, "samples"), orders=2, pricing=pricing).configs[0]
+    # a budget halfway between one sample's cost and the unconstrained plan's must bind and be respected
+    budget = (cheap.seconds_per_prompt + free.seconds_per_prompt) / 2
+    plan = make_policy_plan(table, Objective.within_budget(budget, "seconds"), orders=2, pricing=pricing)
+    c = plan.configs[0]
+    assert c.cost is not None and c.cost.mean <= budget + 1e-12
+    assert c.cost.mean == pytest.approx(c.seconds_per_prompt, rel=1e-12)
+    assert c.samples.mean < free.samples.mean
+    assert PolicyPlan.from_json(plan.to_json()) == plan
+    assert "seconds/prompt" in plan.describe()
+    with pytest.raises(TtsplanError, match="must be priced by a cost model"):
+        make_policy_plan(table, Objective.within_budget(budget, "seconds"), orders=2)
+    grid = score_policies(table, table["config"][0], orders=2)
+    with pytest.raises(TtsplanError, match="must be priced by a cost model"):
+        objective_cost(grid, "usd")
+
+
+def test_cli_priced_budget_gives_a_policy_plan_and_needs_a_model(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", "--budget", "1/prompt", "--unit", "usd", "--out", str(out), "-f", "json"])
+    assert r.exit_code == 0, r.output
+    plan = read_plan(out.read_text())
+    assert isinstance(plan, PolicyPlan) and plan.objective.unit == "usd"
+    assert all(c.cost is not None and c.cost.mean <= 1.0 for c in plan.configs)
+    t = validate_sample_table(read_samples([DEFAULT_SAMPLES])).drop("model", strict=False)
+    t.write_parquet(nomodel := tmp_path / "nomodel.parquet")
+    out2 = tmp_path / "never.json"
+    r = runner.invoke(app, ["plan", str(nomodel), "--budget", "1/prompt", "--unit", "seconds", "--out", str(out2)])
+    assert r.exit_code == 2 and "--unit seconds must be priced for a model" in r.output and not out2.exists()
+
+
 # -- per-prompt plans for new prompts from an unlabeled pilot ----------------------------------------
 def test_pilot_file_plans_new_unlabeled_prompts_and_refuses_others(default_half, tmp_path: Path) -> None:
     lab, held = default_half
