@@ -191,12 +191,30 @@ class Estimate:
     sd: float       # per-prompt standard deviation (for prediction intervals on new prompt sets)
     n_prompts: int
 
-    def prediction_interval(self, n_new: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
-        """Interval for the mean over ``n_new`` *new* prompts: estimation error plus their own spread."""
+    def prediction_interval(self, n_new: int, confidence: float = DEFAULT_CONFIDENCE,
+                            unit_interval: bool = False) -> tuple[float, float]:
+        """Interval for the mean over ``n_new`` *new* prompts: estimation error plus their own spread.
+
+        ``unit_interval=True`` (per-prompt values in [0, 1], e.g. accuracy) adds two pseudo-prompts
+        scoring 0 and 1 to the spread, so that a mean near 0 or 1 seen on few prompts (often with no
+        spread at all) does not give a zero-width interval; on mid-range means it changes little.
+
+        >>> e = Estimate(0.0, 0.0, 0.0, 0.0, 0.0, 32)       # no prompt of 32 right
+        >>> e.prediction_interval(32)
+        (0.0, 0.0)
+        >>> [round(x, 3) for x in e.prediction_interval(32, unit_interval=True)]
+        [-0.071, 0.071]
+        """
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + confidence / 2))
-        half = z * float(np.sqrt(self.se ** 2 + self.sd ** 2 / max(n_new, 1)))
+        se2, var = self.se ** 2, self.sd ** 2
+        if unit_interval:
+            n, mu = self.n_prompts, self.mean
+            mu_aug = (n * mu + 1.0) / (n + 2)
+            var = ((n - 1) * var + n * (mu - mu_aug) ** 2 + mu_aug ** 2 + (1 - mu_aug) ** 2) / (n + 1)
+            se2 = max(se2, var / max(n, 1))
+        half = z * float(np.sqrt(se2 + var / max(n_new, 1)))
         return self.mean - half, self.mean + half
 
     def to_dict(self) -> dict[str, float | int]:

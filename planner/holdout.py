@@ -49,7 +49,7 @@ def score_split(grid: OptionGrid, plan_rows: np.ndarray, test_rows: np.ndarray, 
     maj_test = grid.majority[:, test_rows].mean(axis=1)
     n_uni = grid.uniform_n(acc, test_rows)
     smp_est = bootstrap_estimate(grid.samples[i, plan_rows], confidence, seed=seed)
-    lo, hi = cf.accuracy.prediction_interval(test_rows.size, confidence)
+    lo, hi = cf.accuracy.prediction_interval(test_rows.size, confidence, unit_interval=True)
     slo, shi = smp_est.prediction_interval(test_rows.size, confidence)
     return {"config": grid.config, "policy": cf.policy.describe(), "n_max": grid.n_max,
             "plan_prompts": int(plan_rows.size), "test_prompts": int(test_rows.size),

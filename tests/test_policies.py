@@ -162,7 +162,7 @@ def test_plan_on_one_half_holds_on_the_other_through_run(default_half, tmp_path:
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     c = plan.configs[0]
-    lo, hi = c.accuracy.prediction_interval(len(ids))
+    lo, hi = c.accuracy.prediction_interval(len(ids), unit_interval=True)
     assert lo <= summary["accuracy"] <= hi
     assert summary["mean_samples"] <= c.policy.max_samples
 
