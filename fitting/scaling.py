@@ -44,8 +44,8 @@ from threadpoolctl import threadpool_limits
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import pass_at_k, prompt_curves
 from ttsplan.features.schema import has_values
+from ttsplan.fitting.beta_binomial import fit_beta_binomial, fit_pooled_beta_binomial
 from ttsplan.fitting.success import (
-    fit_beta_binomial,
     pass_at_n_beta,
     split_configs_by_dataset,
 )
@@ -277,60 +277,6 @@ class PerProblemPowerLaw:
         params = {k: v for k, v in params.items() if np.isfinite(v)}
         return ScalingFit("per_problem_power_law", params, int(n.max()), int(n.size), "pass",
                           make(np.arange(n.size)), make, self.max_ratio, self.n_boot, self.seed, self.confidence)
-
-
-def fit_pooled_beta_binomial(groups: Sequence[tuple[np.ndarray, np.ndarray]],
-                             start: tuple[float, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
-    """Joint Beta-binomial maximum likelihood over groups (configurations): one α, one β per group.
-
-    Returns ``(alpha, betas)``; ``start`` (a previous ``(alpha, betas)``) warm-starts the optimizer.
-    α (the left-tail exponent of every group's p) is bounded to [1e-3, 1e3] and each β to [1e-3, 1e8]
-    (1e8: a group with almost no success).
-
-    >>> rng = np.random.default_rng(0); gs = []
-    >>> for b in (2.0, 8.0):
-    ...     p = rng.beta(0.5, b, 3000); n = np.full(3000, 50); gs.append((n, rng.binomial(n, p)))
-    >>> a, bs = fit_pooled_beta_binomial(gs); round(a, 1), bs.round(0).tolist()
-    (0.5, [2.0, 8.0])
-    """
-    if not groups:
-        raise TtsplanError("the pooled Beta law needs at least one configuration, got none.")
-    uniq = []
-    for n, c in groups:
-        pairs, counts = np.unique(np.stack([np.asarray(n, float), np.asarray(c, float)], axis=1), axis=0,
-                                  return_counts=True)
-        uniq.append((pairs[:, 0], pairs[:, 1], counts.astype(float)))
-    tot_c = sum(float((w * c).sum()) for _, c, w in uniq)
-    tot_f = sum(float((w * (n - c)).sum()) for n, c, w in uniq)
-    if tot_c == 0 or tot_f == 0:
-        raise TtsplanError("the pooled Beta law needs at least one correct and one wrong sample over all "
-                           f"configurations, got {int(tot_c)} correct and {int(tot_f)} wrong.")
-    m = len(uniq)
-    gi = np.concatenate([np.full(len(u[0]), j) for j, u in enumerate(uniq)])
-    nu, cu, wu = (np.concatenate([u[k] for u in uniq]) for k in range(3))
-
-    def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        a = float(np.exp(theta[0]))
-        bg = np.exp(theta[1:])
-        b = bg[gi]
-        ll = float((wu * (special.betaln(cu + a, nu - cu + b) - special.betaln(a, b))).sum())
-        common = special.digamma(a + b) - special.digamma(nu + a + b)
-        ga = float((wu * (special.digamma(cu + a) - special.digamma(a) + common)).sum())
-        gb = np.bincount(gi, weights=wu * (special.digamma(nu - cu + b) - special.digamma(b) + common), minlength=m)
-        return -ll, -np.concatenate([[ga * a], gb * bg])
-
-    means = [np.clip((w * c / n).sum() / w.sum(), 1e-4, 0.5) for n, c, w in uniq]
-    a0 = 0.3
-    x0 = np.concatenate([[np.log(a0)], [np.log(a0 * (1 - mu) / mu) for mu in means]])
-    if start is not None and len(start[1]) == m:
-        x0 = np.log(np.concatenate([[start[0]], np.asarray(start[1], dtype=float)]))
-    lo, hi = np.log([1e-3] + [1e-3] * m), np.log([1e3] + [1e8] * m)
-    if start is not None:  # warm start (bootstrap refits): unconstrained BFGS is much cheaper here, then clip
-        res = optimize.minimize(nll, x0, jac=True, method="BFGS", options={"maxiter": 200})
-    if start is None or not np.isfinite(res.x).all():
-        res = optimize.minimize(nll, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)))
-    x = np.clip(res.x, lo, hi)
-    return float(np.exp(x[0])), np.exp(x[1:])
 
 
 @dataclass(frozen=True)

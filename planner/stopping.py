@@ -56,6 +56,7 @@ import numpy as np
 from scipy import special, stats
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.fitting.beta_binomial import fit_beta_prior  # method-of-moments prior (re-exported here)
 
 #: per-prompt success estimate: ``(prompt_idx, pilot_agree, pilot_k) -> p`` in [0, 1].
 SuccessEstimate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -206,37 +207,6 @@ def race_accuracy(q: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
     below = np.where(x > 0, stats.binom.cdf(x - 1, n - x, t), 0.0)
     tie = np.where(x > 0, stats.binom.pmf(x, n - x, t), 0.0)
     return (px * (below + 0.5 * tie)).sum(axis=1)
-
-
-def fit_beta_prior(agree: np.ndarray, k: np.ndarray) -> tuple[float, float]:
-    """Method-of-moments Beta(α, β) prior for agreement rates ``agree / k`` across prompts.
-
-    Falls back to Beta(1, 1) when there are fewer than 3 prompts or no spread beyond the binomial
-    noise. Concentration is clipped to [0.5, 200].
-
-    >>> a, b = fit_beta_prior(np.array([4, 4, 2, 3, 1, 4]), np.full(6, 4))
-    >>> round(a / (a + b), 3)  # prior mean = pooled agreement 18/24
-    0.75
-    """
-    agree = np.asarray(agree, dtype=float)
-    k = np.asarray(k, dtype=float)
-    ok = k > 0
-    if ok.sum() < 3:
-        return 1.0, 1.0
-    agree, k = agree[ok], k[ok]
-    mean = float(np.clip(agree.sum() / k.sum(), 1e-3, 1 - 1e-3))
-    rate = agree / k
-    var = float(np.var(rate))
-    noise = float(mean * (1 - mean) * np.mean(1.0 / k))
-    excess = var - noise
-    if excess <= 1e-9:
-        conc = 200.0
-    else:
-        # var(rate) = m(1-m)[1/k + (1 - 1/k)/(1 + c)]  →  solve for the concentration c
-        frac = excess / (mean * (1 - mean) * np.mean(1 - 1.0 / k))
-        conc = 1.0 / max(frac, 1e-9) - 1.0
-    conc = float(np.clip(conc, 0.5, 200.0))
-    return mean * conc, (1 - mean) * conc
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from scipy import optimize, special
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import has_values
-from ttsplan.fitting.beta_binomial import MAX_CONC, MIN_CONC
+from ttsplan.fitting.beta_binomial import fit_concentration
 from ttsplan.fitting.success.counts import prompt_counts
 from ttsplan.fitting.success.posteriors import PromptPosteriors
 
@@ -108,14 +108,7 @@ class PilotSuccessModel:
         self.intercept_ = float(res.x[0])
         self.feature_names_in_ = np.asarray(usable, dtype=object)
         mu = np.clip(special.expit(zz @ res.x), 1e-6, 1 - 1e-6)
-
-        def conc_nll(log_phi: float) -> float:
-            phi = np.exp(log_phi)
-            a, b = mu * phi, (1 - mu) * phi
-            return -float((special.betaln(c + a, n - c + b) - special.betaln(a, b)).sum())
-
-        r = optimize.minimize_scalar(conc_nll, bounds=(np.log(MIN_CONC), np.log(MAX_CONC)), method="bounded")
-        self.concentration_ = float(np.exp(r.x))
+        self.concentration_ = fit_concentration(n, c, mu)
         tw = per["top_wrong"].to_numpy().astype(float) if "top_wrong" in per.columns else None
         self.rho_ = float(tw.sum() / max((n - c).sum(), 1)) if tw is not None else None
         self.n_prompts_ = joined.height
