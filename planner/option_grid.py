@@ -37,7 +37,14 @@ from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
 from ttsplan.planner.replay import ConfigSamples, order_outcomes, prepare, sample_orders
-from ttsplan.planner.stopping import HORIZON_MAX_N, make_rule
+from ttsplan.planner.stopping import (
+    HORIZON_MAX_N,
+    REGRET_FLIP_COST,
+    beta_table,
+    horizon_table,
+    make_rule,
+    regret_table,
+)
 from ttsplan.planner.stopping import RULES as RULE_CLASSES
 
 #: thresholds of the adaptive candidates (per rule)
@@ -119,6 +126,80 @@ def _candidates(n_max: int, rules: Sequence[str] = RULES, extra_n: Sequence[int]
     return out
 
 
+#: rules whose stop decision is ``table(cap)[top, second, n] >= threshold`` (the session's state only)
+TABLE_RULES = {
+    "regret": lambda cap: regret_table(cap, REGRET_FLIP_COST),
+    "horizon": horizon_table,
+    "beta": lambda cap: np.broadcast_to(beta_table(cap)[:, :, None], (cap + 1, cap + 1, cap + 1)),
+}
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """The session's vote state after each sample, per sample order: arrays (orders, prompts, cap + 1),
+    index n = samples drawn so far (n = 0: nothing drawn)."""
+
+    top: np.ndarray      # leader's votes
+    second: np.ndarray   # runner-up's votes
+    right: np.ndarray    # the leader (the answer the session would return) is correct
+    tokens: np.ndarray   # output tokens of the first n samples
+    caps: np.ndarray     # (prompts,) samples available, at most the cap
+
+
+def trajectories(cs: ConfigSamples, perms: Sequence[np.ndarray], cap: int) -> Trajectories:
+    """Feed each order's first ``cap`` samples to the session's vote update (:meth:`AdaptiveSession.tell_many`:
+    a new leader needs strictly more votes, so ties keep the earlier leader; code -1 costs a sample
+    and never votes) and record the state after every sample."""
+    n_p, width = cs.codes.shape
+    caps = np.minimum(cs.k, cap).astype(np.int64)
+    shape = (len(perms), n_p, cap + 1)
+    top, second = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+    right, tokens = np.zeros(shape, bool), np.zeros(shape, np.int64)
+    rows = np.arange(n_p)
+    for o, perm in enumerate(perms):
+        codes = np.take_along_axis(cs.codes, perm, axis=1)
+        toks = np.take_along_axis(cs.tokens, perm, axis=1)
+        counts = np.zeros((n_p, width), np.int32)
+        t = np.zeros(n_p, np.int32)
+        sec = np.zeros(n_p, np.int32)
+        tc = np.full(n_p, -1, np.int32)
+        for n in range(1, cap + 1):
+            live = n <= caps
+            cv = np.where(live, codes[:, min(n - 1, width - 1)], -1)
+            valid = cv >= 0
+            c = np.maximum(cv, 0)
+            v = counts[rows, c] + valid
+            counts[rows, c] = v
+            is_top = valid & (tc == cv)
+            new_top = valid & ~is_top & (v > t)
+            sec = np.where(new_top, t, np.where(is_top | ~valid, sec, np.maximum(sec, v)))
+            t = np.where(is_top | new_top, v, t)
+            tc = np.where(new_top, cv, tc)
+            top[o, :, n], second[o, :, n] = t, sec
+            right[o, :, n] = np.where(tc >= 0, cs.correct[rows, np.maximum(tc, 0)], False)
+            tokens[o, :, n] = tokens[o, :, n - 1] + np.where(live, toks[:, min(n - 1, width - 1)], 0)
+    return Trajectories(top, second, right, tokens, caps)
+
+
+def replay_table_rule(tr: Trajectories, policy: AdaptivePolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`replay_prompts` gives for a :data:`TABLE_RULES` policy, read off the trajectories
+    (identical results; one pass over the orders serves every threshold)."""
+    n_o, n_p, width = tr.top.shape
+    n = np.arange(width)
+    stop = np.zeros(tr.top.shape, bool)
+    for cap in np.unique(tr.caps).tolist():
+        sel = tr.caps == cap
+        table = TABLE_RULES[policy.rule](int(cap))
+        h = min(int(cap), width - 1)
+        t, b = np.minimum(tr.top[:, sel], h), np.minimum(tr.second[:, sel], h)
+        stop[:, sel] = table[t, b, np.minimum(n, h)[None, None, :]] >= policy.threshold
+    stop[:, :, : max(policy.min_n, 1)] = False
+    stop |= n[None, None, :] >= tr.caps[None, :, None]
+    first = stop.argmax(axis=2)[:, :, None]
+    pick = (lambda a: np.take_along_axis(a, first, axis=2)[:, :, 0].mean(axis=0, dtype=float))
+    return pick(tr.right), first[:, :, 0].mean(axis=0, dtype=float), pick(tr.tokens)
+
+
 def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per prompt, averaged over the sample orders ``perms``: (accuracy, samples, output tokens)."""
@@ -140,6 +221,7 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
     perms = sample_orders(cs, orders, seed, salt=7)
+    traj: dict[int, Trajectories] = {}
     acc, smp, tok = [], [], []
     for p in cands:
         if isinstance(p, FixedPolicy):
@@ -149,8 +231,13 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
             acc.append(maj[p.n - 1])
             smp.append(np.full(len(cs.prompt_ids), float(p.n)))
             tok.append(p.n * mean_tokens)
+        elif p.rule in TABLE_RULES:
+            if p.cap not in traj:
+                traj[p.cap] = trajectories(cs, perms, p.cap)
+            a, n, t = replay_table_rule(traj[p.cap], p)
         else:
             a, n, t = replay_prompts(cs, p, perms)
+        if p.kind == "adaptive":
             acc.append(a)
             smp.append(n)
             tok.append(t)
@@ -181,4 +268,5 @@ def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
     return replace(grid, costs={**grid.costs, unit: cost})
 
 
-__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "OptionGrid", "price_grid", "replay_prompts", "score_policies"]
+__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "TABLE_RULES", "OptionGrid", "Trajectories", "price_grid",
+           "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]

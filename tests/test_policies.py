@@ -86,6 +86,49 @@ def test_adaptive_policy_stops_a_unanimous_prompt_by_hand() -> None:
     assert grid.samples[0, 1] > 4 and 0 <= grid.accuracy[0, 1] <= 1
 
 
+@pytest.mark.parametrize("rule, thresholds", [("regret", (0.8, 0.97, 0.994)), ("horizon", (0.8, 0.95)),
+                                               ("beta", (0.8, 0.95))])
+def test_trajectory_replay_equals_the_session(rule: str, thresholds: tuple[float, ...]) -> None:
+    """The option grid's fast replay (one pass over the orders, every threshold read off it) must give
+    exactly what AdaptiveSession gives: ties, null answers (a sample that never votes) and short prompts."""
+    from ttsplan.planner.option_grid import replay_prompts, replay_table_rule, trajectories
+    from ttsplan.planner.replay import prepare, sample_orders
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(30):
+        k = 12 if i % 7 else 9                                  # some prompts have fewer samples
+        answers = [None if rng.random() < 0.15 else str(rng.choice(3, p=[0.5, 0.3, 0.2])) for _ in range(k)]
+        rows.append((f"p{i}", answers, [a == "0" for a in answers]))
+    (cs,) = prepare(_table(rows), with_rewards=False)
+    perms = sample_orders(cs, 6, 0, salt=7)
+    for cap in (12, 7):
+        tr = trajectories(cs, perms, cap)
+        for t in thresholds:
+            for min_n in (1, 3):
+                p = AdaptivePolicy(rule, t, min_n, cap)
+                for fast, slow in zip(replay_table_rule(tr, p), replay_prompts(cs, p, perms)):
+                    np.testing.assert_array_equal(fast, slow)
+
+
+def test_option_grid_rows_match_the_session_replay_of_each_policy() -> None:
+    from ttsplan.planner.option_grid import replay_prompts
+    from ttsplan.planner.replay import prepare, sample_orders
+
+    t = validate_sample_table(read_samples([DEFAULT_SAMPLES])).filter(
+        pl.col("config") == "gemma3-270m/larger/3shot/T1")
+    grid = score_policies(t, "gemma3-270m/larger/3shot/T1", orders=3)
+    assert grid.accuracy.shape == grid.samples.shape == grid.tokens.shape == (len(grid.policies), len(grid.prompt_ids))
+    (cs,) = prepare(t.filter(pl.col("sample_idx") < grid.n_max), with_rewards=False)
+    perms = sample_orders(cs, 3, 0, salt=7)
+    for i, p in enumerate(grid.policies):
+        if p.kind == "adaptive":
+            acc, smp, tok = replay_prompts(cs, p, perms)
+            np.testing.assert_array_equal(grid.accuracy[i], acc)
+            np.testing.assert_array_equal(grid.samples[i], smp)
+            np.testing.assert_array_equal(grid.tokens[i], tok)
+
+
 # -- selection -------------------------------------------------------------------------------------
 def _grid(acc: np.ndarray, cost: np.ndarray, n_max: int = 3) -> OptionGrid:
     pols = tuple(FixedPolicy("majority", n) for n in range(1, n_max + 1)) + tuple(
