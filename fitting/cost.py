@@ -56,19 +56,7 @@ import numpy as np
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.fitting.specs import GpuSpec, ModelSpec, get_gpu_spec, get_model_spec
-
-#: strategy -> (needs a verifier scoring pass, forces n = 1, beam search)
-STRATEGIES: dict[str, tuple[bool, bool, bool]] = {
-    "greedy": (False, True, False),
-    "majority": (False, False, False),
-    "pass@n": (False, False, False),
-    "best-of-n": (True, False, False),
-    "weighted-majority": (True, False, False),
-    "best-of-majority": (True, False, False),
-    "beam-search": (False, False, True),
-}
-_STRATEGY_ALIASES = {"self-consistency": "majority", "bon": "best-of-n", "best_of_n": "best-of-n",
-                     "pass@k": "pass@n", "beam": "beam-search", "maj": "majority"}
+from ttsplan.fitting.strategy_registry import STRATEGIES, resolve_strategy_name
 
 #: relative output-length multipliers (mean 1) of K equal-mass groups, per named distribution.
 LENGTH_DISTRIBUTIONS: dict[str, np.ndarray] = {
@@ -120,12 +108,8 @@ class Efficiency:
 
 
 def resolve_strategy(strategy: str) -> str:
-    key = str(strategy).strip().lower()
-    key = _STRATEGY_ALIASES.get(key, key)
-    if key not in STRATEGIES:
-        raise TtsplanError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}."
-                           + did_you_mean(str(strategy), STRATEGIES))
-    return key
+    """The priced strategy a name or alias stands for (:mod:`ttsplan.fitting.strategy_registry`)."""
+    return resolve_strategy_name(strategy, STRATEGIES)
 
 
 def _arr(x: Any, name: str, minimum: float, integer: bool = False) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Test-time-scaling strategies: what each buys (expected accuracy at N) and what it costs.
 
-Registry (:data:`STRATEGIES`, :func:`get_strategy` with "Did you mean"):
+The strategies the planner can plan (:data:`STRATEGIES`, :func:`get_strategy` with "Did you mean"): the
+names of the one registry :mod:`ttsplan.fitting.strategy_registry` (which also holds every alias) but
+``beam-search``, each with its accuracy model:
 
 ==================  ==========================================================================
 ``greedy``          one sample (N = 1 only); accuracy = the prompt's success probability p
@@ -42,12 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from ttsplan.features.errors import TtsplanError, did_you_mean
-
-_ALIASES = {"maj": "majority", "self-consistency": "majority", "sc": "majority", "bon": "best-of-n",
-            "best_of_n": "best-of-n", "bestofn": "best-of-n", "weighted": "weighted-majority",
-            "weighted_majority": "weighted-majority", "wmaj": "weighted-majority", "bom": "best-of-majority",
-            "best_of_majority": "best-of-majority", "pass": "pass@n", "pass@k": "pass@n", "oracle": "pass@n"}
+from ttsplan.features.errors import TtsplanError
+from ttsplan.fitting.strategy_registry import resolve_strategy_name
 
 
 @dataclass(frozen=True)
@@ -153,15 +151,11 @@ DEFAULT_STRATEGIES: tuple[str, ...] = tuple(n for n, s in STRATEGIES.items() if 
 
 
 def get_strategy(name: str | Strategy) -> Strategy:
-    """Look a strategy up by name or alias (case-insensitive)."""
+    """Look a strategy up by name or alias (case-insensitive; the aliases of
+    :mod:`ttsplan.fitting.strategy_registry`)."""
     if isinstance(name, Strategy):
         return name
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in STRATEGIES:
-        raise TtsplanError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}."
-                           f"{did_you_mean(str(name), STRATEGIES)}")
-    return STRATEGIES[key]
+    return STRATEGIES[resolve_strategy_name(name, STRATEGIES)]
 
 
 def parse_strategies(names: str | Sequence[str] | None) -> list[Strategy]:
