@@ -23,6 +23,12 @@ FORMAT is one of:
                      from --prompts (JSONL id, prompt, answer)
   generic            any JSONL / CSV / parquet; --map TARGET=SOURCE renames columns (targets: the
                      SampleTable columns and gold)
+  inspect            inspect-ai eval logs (.eval / .json, or their --log-dir), read with inspect-ai's
+                     log API (extra inspect); one row per (sample, epoch), labeled by the scorer
+                     (--scorer picks one)
+
+lm-eval and inspect imports must hold more than one sample per prompt (repeats / epochs > 1): one
+sample per prompt cannot give scaling curves, and is refused with how to rerun the tool.
 
 A malformed file is rejected with one message naming every missing or wrong field and the --map
 that fixes it (exit code 2); the output file is written only after the table has validated.
@@ -33,12 +39,14 @@ Example:
     ttsplan import search-and-learn best_of_n_completions.jsonl --reward-agg min --out samples.parquet
     ttsplan import openai-batch responses.jsonl --prompts prompts.jsonl --out samples.parquet
     ttsplan import generic runs.csv --map prompt_id=doc_id --map answer=pred --map gold=target --out samples.parquet
+    ttsplan import inspect logs/ --out samples.parquet
 """
 
 
 @user_errors
 def import_command(
-    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="lm-eval, search-and-learn, openai-batch or generic.")],
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="lm-eval, search-and-learn, openai-batch, generic or "
+                                                                           "inspect.")],
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Input files or directories.")],
     out: Annotated[Path, typer.Option(help="Output SampleTable (.parquet), written atomically.")],
     prompts: Annotated[Path | None, typer.Option(help="Prompts JSONL (id, prompt, answer) with the gold answers "
@@ -55,6 +63,8 @@ def import_command(
                                                                     "(default: the first).")] = None,
     metric: Annotated[str, typer.Option(help="lm-eval: per-document metric used as the label for single-repeat "
                                              "tasks.")] = "exact_match",
+    scorer: Annotated[str | None, typer.Option(help="inspect: which logged scorer labels the samples "
+                                                    "(default: the first).")] = None,
     format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format of the summary.")] = TableOrJson.table,
 ) -> None:
     name = normalize_format(fmt)
@@ -62,7 +72,7 @@ def import_command(
         warnings.simplefilter("always", UserWarning)
         result = import_to_parquet(name, paths, out, prompts=prompts, mapping=parse_mapping(map_), config=config,
                                    model=model, dataset=dataset, kind=kind, reward_agg=reward_agg,
-                                   filter_name=filter_name, metric=metric)
+                                   filter_name=filter_name, metric=metric, scorer=scorer)
     print_warnings(caught)
     err_console.print(f"wrote {out} ({result.table.height:,} samples)")
     rows = result.summary().to_dicts()
@@ -76,4 +86,5 @@ def import_command(
 
 def register(app: typer.Typer) -> None:
     app.command("import", help=HELP,
-                short_help="Import lm-eval, search-and-learn, OpenAI batch or mapped files into a SampleTable.")(import_command)
+                short_help="Import lm-eval, inspect-ai, search-and-learn, OpenAI batch or mapped files into a "
+                           "SampleTable.")(import_command)

@@ -69,6 +69,8 @@ def test_malformed_input_exit_2_one_message_no_output(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
+    (["lm-eval", FIX / "lm_eval" / "org__model-1b" / "samples_gsm8k_2024-06-01T10-00-00.000000.jsonl"],
+     "one sample per prompt cannot give scaling curves"),
     (["lm-evl", "x.jsonl"], 'Did you mean "lm-eval"'),
     (["generic", FIX / "generic" / "runs.csv"], 'column "prompt_id" must be present'),
     (["generic", FIX / "generic" / "runs.csv", "--map", "prompt_id"], "--map must be TARGET=SOURCE"),

@@ -7,7 +7,8 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.report", "ttsplan.cli")
+PACKAGES = ("ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.report", "ttsplan.cli",
+            "ttsplan.integrations")
 
 
 def _modules() -> list[str]:

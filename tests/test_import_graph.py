@@ -33,7 +33,7 @@ from conftest import REPO
 #: the installed packages that hold every module: a wheel puts them all under ttsplan/, an editable
 #: install maps each one to its own folder (features/, fitting/, …); both are walked, names deduplicated
 ROOTS = ("ttsplan", "ttsplan.data", "ttsplan.features", "ttsplan.fitting", "ttsplan.planner", "ttsplan.report",
-         "ttsplan.cli")
+         "ttsplan.cli", "ttsplan.integrations")
 
 #: layer (``ttsplan.<layer>``; "" is the root façade) -> the layers its modules may import
 ALLOWED: dict[str, set[str]] = {
@@ -44,12 +44,13 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"features", "fitting", "planner", "report", "data"},  # the planner through its public names only
     "cli": {"features", "fitting", "planner", "report", "cli", "data"},
     "data": {"data", "features"},  # data/make_default.py rebuilds the shipped table with the sampler
+    "integrations": {"features", "fitting", "integrations"},  # pieces that run inside other tools (inspect-ai)
 }
 
 #: optional dependencies (extras hf, vllm, openai, plot, grading): only ever imported inside the functions
 #: that need them, so that an install without the extras works and ``ttsplan --help`` stays fast
 HEAVY = ("torch", "transformers", "vllm", "httpx", "matplotlib", "PIL", "ray", "math_verify", "gguf",
-         "accelerate", "safetensors", "huggingface_hub")
+         "accelerate", "safetensors", "huggingface_hub", "inspect_ai", "lm_eval")
 #: ... and what ``import ttsplan.cli.main`` must not load either: sklearn (only its NotFittedError is
 #: used) and joblib (calibration's leave-one-out) pull in psutil, narwhals and threadpoolctl, ~0.3 s
 NOT_AT_STARTUP = (*HEAVY, "sklearn", "joblib", "psutil")

@@ -92,6 +92,29 @@ def test_lm_eval_single_repeat_uses_the_harness_metric_and_directories_work():
     assert set(t["dataset"].unique().to_list()) == {"gsm8k", "gsm8k_cot_self_consistency"}
 
 
+def test_lm_eval_without_repeats_is_refused_with_the_fix_and_named_in_a_mixed_import():
+    greedy = LM / "samples_gsm8k_2024-06-01T10-00-00.000000.jsonl"  # one repeat per document
+    with pytest.raises(TtsplanError) as e:
+        import_samples("lm-eval", greedy)
+    msg = str(e.value)
+    assert msg.startswith("lm-eval import must have more than one sample per prompt, got one sample for each of "
+                          "the 3 prompts (configuration 'org/model-1b/gsm8k/strict-match')")
+    assert "one sample per prompt cannot give scaling curves" in msg and "`repeats: 8`" in msg
+    notes = import_samples("lm-eval", LM).provenance["notes"]  # the directory also holds a 4-repeat task
+    assert any(n.startswith("configuration 'org/model-1b/gsm8k/strict-match': one sample per prompt") for n in notes)
+
+
+def test_lm_eval_identical_repeats_are_noted(tmp_path):
+    f = tmp_path / "samples_t_2024-01-01T00-00-00.jsonl"
+    f.write_text("".join(json.dumps({"doc_id": i, "target": "1", "resps": [[" 1", " 1", " 1"]],
+                                     "filtered_resps": [" 1"], "filter": "none"}) + "\n" for i in range(2)))
+    notes = import_samples("lm-eval", f, kind="short").provenance["notes"]
+    assert any("every prompt's repeats are identical texts" in n and "`seed: null`" in n for n in notes)
+    f.write_text("".join(json.dumps({"doc_id": i, "target": "1", "resps": [[" 1", " 1", " 2" if i else " 1"]],
+                                     "filtered_resps": [" 1"], "filter": "none"}) + "\n" for i in range(2)))
+    assert not any("identical" in n for n in import_samples("lm-eval", f, kind="short").provenance["notes"])
+
+
 def test_lm_eval_unknown_filter_is_named():
     with pytest.raises(SchemaError, match=r"--filter must be one of the logged filters \(strict-match, score-first, maj@4\).*maj@4"):
         import_samples("lm-eval", SC, filter_name="maj4")
@@ -110,9 +133,9 @@ def test_lm_eval_malformed_lists_every_missing_field(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".out.parquet*"))
     # the hint works: map the fields and the same file imports
     fixed = tmp_path / "fixed.jsonl"
-    fixed.write_text(json.dumps({"doc_id": 0, "response": [["The answer is 1."]], "gold": "1"}) + "\n")
+    fixed.write_text(json.dumps({"doc_id": 0, "response": [["The answer is 1.", "The answer is 2."]], "gold": "1"}) + "\n")
     t = import_samples("lm-eval", fixed, mapping={"resps": "response", "target": "gold"}).table
-    assert t["correct"].to_list() == [True]
+    assert t["correct"].to_list() == [True, False]
 
 
 def test_lm_eval_multiple_choice_is_rejected(tmp_path):

@@ -10,7 +10,8 @@ from conftest import REPO
 
 #: top-level source folders and the ttsplan subpackage each one installs as
 MAPPED = {"ttsplan": "ttsplan", "features": "ttsplan.features", "fitting": "ttsplan.fitting",
-          "planner": "ttsplan.planner", "report": "ttsplan.report", "cli": "ttsplan.cli", "data": "ttsplan.data"}
+          "planner": "ttsplan.planner", "report": "ttsplan.report", "cli": "ttsplan.cli", "data": "ttsplan.data",
+          "integrations": "ttsplan.integrations"}
 
 
 def _setuptools() -> dict:
@@ -46,6 +47,7 @@ def test_wheel_has_only_the_ttsplan_top_level_package(tmp_path):
     assert top == {"ttsplan"}
     assert "ttsplan/data/default_samples.parquet" in names
     assert "ttsplan/cli/main.py" in names and "ttsplan/features/sampler/hf.py" in names
+    assert "ttsplan/integrations/inspect.py" in names
     dist = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ttsplan = ttsplan.cli.main:main" in zipfile.ZipFile(wheel).read(dist).decode()
 

@@ -5,7 +5,8 @@ Formats (:data:`FORMATS`; aliases in :data:`ALIASES`):
 - ``lm-eval`` — lm-evaluation-harness ``--log_samples`` files (:mod:`ttsplan.features.importers.lm_eval`);
 - ``search-and-learn`` — huggingface/search-and-learn completions (:mod:`ttsplan.features.importers.search_and_learn`);
 - ``openai-batch`` — ``vllm run-batch`` / OpenAI Batch API output (:mod:`ttsplan.features.importers.openai_batch`);
-- ``generic`` — any JSONL / CSV / parquet with a column mapping (:mod:`ttsplan.features.importers.generic`).
+- ``generic`` — any JSONL / CSV / parquet with a column mapping (:mod:`ttsplan.features.importers.generic`);
+- ``inspect`` — inspect-ai eval logs, read with inspect-ai's log API (:mod:`ttsplan.features.importers.inspect_log`).
 
 :func:`import_samples` returns an :class:`ImportResult` (validated table + provenance);
 :func:`import_to_parquet` also writes it atomically with the provenance in the parquet metadata
@@ -34,15 +35,17 @@ from ttsplan.features.importers.base import (
     grade_answers,
 )
 from ttsplan.features.importers.generic import read_generic
+from ttsplan.features.importers.inspect_log import read_inspect
 from ttsplan.features.importers.lm_eval import read_lm_eval
 from ttsplan.features.importers.openai_batch import read_openai_batch
 from ttsplan.features.importers.search_and_learn import read_search_and_learn
 
-FORMATS = ("lm-eval", "search-and-learn", "openai-batch", "generic")
+FORMATS = ("lm-eval", "search-and-learn", "openai-batch", "generic", "inspect")
 ALIASES = {"lm-evaluation-harness": "lm-eval", "lm_eval": "lm-eval", "lmeval": "lm-eval", "harness": "lm-eval",
            "sal": "search-and-learn", "search_and_learn": "search-and-learn",
            "vllm-batch": "openai-batch", "vllm": "openai-batch", "batch": "openai-batch", "openai": "openai-batch",
-           "jsonl": "generic", "csv": "generic", "parquet": "generic", "table": "generic"}
+           "jsonl": "generic", "csv": "generic", "parquet": "generic", "table": "generic",
+           "inspect-ai": "inspect", "inspect_ai": "inspect", "inspect-log": "inspect"}
 
 
 def normalize_format(name: str) -> str:
@@ -59,7 +62,8 @@ def normalize_format(name: str) -> str:
 def import_samples(fmt: str, paths: PathLike | Sequence[PathLike], *, prompts: PathLike | None = None,
                    mapping: Mapping[str, str] | None = None, config: str | None = None, model: str | None = None,
                    dataset: str | None = None, kind: str = "math", reward_agg: str = "last",
-                   filter_name: str | None = None, metric: str = "exact_match") -> ImportResult:
+                   filter_name: str | None = None, metric: str = "exact_match",
+                   scorer: str | None = None) -> ImportResult:
     """Read ``paths`` in format ``fmt`` into a validated SampleTable with provenance.
 
     Options a format does not use are rejected (e.g. ``prompts`` for lm-eval, which carries its
@@ -68,10 +72,13 @@ def import_samples(fmt: str, paths: PathLike | Sequence[PathLike], *, prompts: P
     fmt = normalize_format(fmt)
     if kind not in ("math", "short"):
         raise TtsplanError(f"--kind must be math or short, got {kind!r}.{did_you_mean(kind, ('math', 'short'))}")
-    unused = {"lm-eval": {"prompts": prompts, "reward_agg": reward_agg != "last" or None},
-              "search-and-learn": {"prompts": prompts, "filter": filter_name},
-              "openai-batch": {"reward_agg": reward_agg != "last" or None, "filter": filter_name},
-              "generic": {"prompts": prompts, "reward_agg": reward_agg != "last" or None, "filter": filter_name}}[fmt]
+    unused = {"lm-eval": {"prompts": prompts, "reward_agg": reward_agg != "last" or None, "scorer": scorer},
+              "search-and-learn": {"prompts": prompts, "filter": filter_name, "scorer": scorer},
+              "openai-batch": {"reward_agg": reward_agg != "last" or None, "filter": filter_name, "scorer": scorer},
+              "generic": {"prompts": prompts, "reward_agg": reward_agg != "last" or None, "filter": filter_name,
+                          "scorer": scorer},
+              "inspect": {"prompts": prompts, "reward_agg": reward_agg != "last" or None, "filter": filter_name,
+                          "map": mapping or None}}[fmt]
     bad = [k for k, v in unused.items() if v]
     if bad:
         raise TtsplanError(f"{fmt} import must not be given {', '.join('--' + b.replace('_', '-') for b in bad)}, "
@@ -86,6 +93,8 @@ def import_samples(fmt: str, paths: PathLike | Sequence[PathLike], *, prompts: P
     if fmt == "openai-batch":
         return read_openai_batch(paths, prompts=prompts, config=config, model=model, dataset=dataset, kind=kind,
                                  mapping=mapping)
+    if fmt == "inspect":
+        return read_inspect(paths, config=config, model=model, dataset=dataset, scorer=scorer, kind=kind)
     return read_generic(paths, mapping=mapping, config=config, model=model, dataset=dataset, kind=kind)
 
 

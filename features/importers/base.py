@@ -268,6 +268,27 @@ def finish(df: pl.DataFrame, fmt: str, files: Sequence[Path], options: dict, not
     return ImportResult(table, prov)
 
 
+def require_repeats(table: pl.DataFrame, fmt: str, fix: str) -> str | None:
+    """Refuse a table with one sample per prompt in every configuration; name the ones that have one.
+
+    One sample per prompt gives pass@1 only: no scaling curve, nothing for ``ttsplan plan`` to compare.
+    Raises :class:`TtsplanError` (``fix`` says how to rerun the tool) when no configuration has a prompt
+    with more than one sample; returns a note naming such configurations in a mixed import, else None.
+    """
+    most = table.group_by("config", "prompt_id").len().group_by("config").agg(pl.col("len").max()).sort("config")
+    single = most.filter(pl.col("len") == 1).get_column("config").to_list()
+    if not single:
+        return None
+    shown = ", ".join(repr(c) for c in single[:_SHOW]) + (", …" if len(single) > _SHOW else "")
+    if len(single) == most.height:
+        prompts = table.select("config", "prompt_id").unique().height
+        raise TtsplanError(f"{fmt} import must have more than one sample per prompt, got one sample for each of "
+                           f"the {prompts} prompts (configuration{'s' if len(single) > 1 else ''} {shown}): one "
+                           f"sample per prompt cannot give scaling curves (pass@k, maj@k for k > 1) or a plan. {fix}")
+    return (f"configuration{'s' if len(single) > 1 else ''} {shown}: one sample per prompt, so pass@1 only "
+            f"(no scaling curve). {fix}")
+
+
 def raise_problems(fmt: str, problems: list[str]) -> None:
     if problems:
         raise SchemaError(f"{fmt} import", problems)
@@ -289,4 +310,5 @@ __all__ = [
     "raise_problems",
     "read_frame",
     "read_json_lines",
+    "require_repeats",
 ]

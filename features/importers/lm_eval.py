@@ -36,11 +36,15 @@ from ttsplan.features.importers.base import (
     map_hint,
     raise_problems,
     read_json_lines,
+    require_repeats,
 )
 
 FMT = "lm-eval"
 _NAME = re.compile(r"^samples_(?P<task>.+?)_(?P<stamp>\d{4}-\d{2}-\d{2}T[\d\-\.:]+)$")
 INVALID = "[invalid]"
+#: how to get more than one sample per prompt out of lm-eval
+REPEATS_FIX = ("Rerun lm-eval with `repeats: 8` (or more) in the task's YAML, sampling on (generation_kwargs "
+               "do_sample: true, temperature > 0) and --log_samples; each repeat is one more sample per prompt.")
 
 
 def task_from_filename(path: Path) -> str:
@@ -127,8 +131,27 @@ def read_lm_eval(paths: PathLike | Sequence[PathLike], *, config: str | None = N
         notes.append(f"single-repeat documents are labeled by the harness metric {metric!r}")
     notes.append("answers: the filter's per-repeat output where it keeps one per repeat, else "
                  f"ttsplan.features.grading.extract_answer(text, {kind!r}); graded against `target` with ttsplan.features.grading.grade")
-    return finish(df, FMT, files, {"config": config, "model": model, "dataset": dataset, "filter": filter_name,
-                                    "metric": metric, "kind": kind, "map": dict(mapping or {})}, notes)
+    result = finish(df, FMT, files, {"config": config, "model": model, "dataset": dataset, "filter": filter_name,
+                                      "metric": metric, "kind": kind, "map": dict(mapping or {})}, notes)
+    for note in (require_repeats(result.table, FMT, REPEATS_FIX), identical_repeats(result.table)):
+        if note:
+            notes.append(note)
+    return result
+
+
+def identical_repeats(table: pl.DataFrame) -> str | None:
+    """A note naming configurations whose every prompt got K > 1 textually identical repeats."""
+    per = (table.group_by("config", "prompt_id")
+           .agg(pl.len().alias("k"), pl.col("text").n_unique().alias("distinct"))
+           .group_by("config").agg(pl.col("k").min(), pl.col("distinct").max()).sort("config"))
+    same = per.filter((pl.col("k") > 1) & (pl.col("distinct") == 1)).get_column("config").to_list()
+    if not same:
+        return None
+    return (f"{', '.join(map(repr, same))}: every prompt's repeats are identical texts, so every curve is flat. "
+            "Greedy decoding, or a fixed per-request seed: lm-eval's API models (local-completions, "
+            "local-chat-completions) send seed=1234 with every request and servers that honour it (vLLM, "
+            "llama.cpp) then repeat one sample; sample with temperature > 0 and set `seed: null` under the "
+            "task's generation_kwargs.")
 
 
 def _lines_to_frame(path: Path, lines: list[dict], filter_name: str | None, metric: str, problems: list[str],
@@ -212,4 +235,4 @@ def _lines_to_frame(path: Path, lines: list[dict], filter_name: str | None, metr
                          "filter": pl.Series(flt, dtype=pl.String)})
 
 
-__all__ = ["model_from_results", "read_lm_eval", "task_from_filename"]
+__all__ = ["REPEATS_FIX", "identical_repeats", "model_from_results", "read_lm_eval", "task_from_filename"]
