@@ -14,6 +14,13 @@ those same feature samples, target@k_features − pass@1 (``observed_gain``). Ev
 - :func:`concentration` — LOCO ρ as the validation pass shrinks (fewer prompts, smaller k).
 - :func:`gain_dataset` — config features + targets (disjoint samples) from a SampleTable / CountTable.
 - :func:`paired_difference` — predictor minus baseline ρ and MAE, one paired bootstrap over configs.
+- :func:`curve_gains` / :func:`curve_cross_validate` — the curve predictor: each configuration's own
+  target@j curve (j ≤ k_features) extrapolated to n by a small law, or the success model's prediction,
+  the candidate chosen inside the training folds (:func:`select_curve_law`).
+- :func:`directional_cross_validate` — the agreement-alone baseline (direction learned in the folds).
+
+:func:`fit_report` scores the predictor and every baseline leave-one-config-out and, with ≥ 3 datasets,
+leave-one-dataset-out.
 
 Feature sources: sample tables support every feature their columns carry (answer-based ones need
 ``answer``; length ones ``output_tokens``; reward ones ``reward``; logprob/token entropy need those
@@ -28,6 +35,7 @@ columns); count tables support only ``accuracy`` and ``never_correct_fraction``.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +62,17 @@ MODEL_FEATURE = "model_gain"
 #: the baseline a prediction must beat: target@k − pass@1 observed on the k feature samples themselves
 #: (a column of :func:`gain_dataset`, not a candidate feature).
 OBSERVED_FEATURE = "observed_gain"
+
+
+#: the curve predictor's candidate laws (:func:`curve_gains`): each extrapolates the configuration's own
+#: observed target@j curve over j = 1..k_features (mean over prompts, unbiased from the feature samples) to
+#: j = n. Nothing in a law is fitted across configurations; which law is used is chosen inside the training
+#: folds (:func:`select_curve_law`). :data:`MODEL_FEATURE` (the per-prompt success model) is a candidate too.
+CURVE_LAWS = ("log_linear", "power", "neglog_fail", "saturating")
+CURVE_CANDIDATES = tuple(f"curve_{law}" for law in CURVE_LAWS) + (MODEL_FEATURE,)
+#: the agreement baseline: mean top-answer share of the feature samples (needs answers).
+AGREEMENT_FEATURE = "agreement_mean"
+METHODS = ("ridge", "curve")
 
 
 class GainDataWarning(UserWarning):
@@ -88,6 +107,55 @@ def model_gain(table: pl.DataFrame, target: str, n: int) -> pl.DataFrame:
                             schema={"config": pl.String, MODEL_FEATURE: pl.Float64})
     per = fitted.keys_.with_columns(pl.Series("_g", values[:, 1] - values[:, 0]))
     return per.group_by("config").agg(pl.col("_g").mean().alias(MODEL_FEATURE)).sort("config")
+
+
+def _law_value(law: str, js: np.ndarray, v: np.ndarray, n: int) -> float:
+    """target@n by one law fitted (least squares) to one configuration's curve v at js = 1..k."""
+    if law == "log_linear":  # v_j = a + b log j
+        b, a = np.polyfit(np.log(js), v, 1)
+        return float(a + b * np.log(n))
+    if law == "saturating":  # v_j = m − d j^−½
+        m, d = np.linalg.lstsq(np.c_[np.ones(js.size), -js ** -0.5], v, rcond=None)[0]
+        return float(m - d * n ** -0.5)
+    if law in ("power", "neglog_fail"):
+        ok = (v > 0) & (v < 1)
+        if ok.sum() < 2:  # a flat curve at 0 or 1, or one usable point: keep the last value
+            return float(v[-1])
+        if law == "power":  # −log v_j = a j^−b (the aggregate power law of fitting.scaling)
+            sl, ic = np.polyfit(np.log(js[ok]), np.log(-np.log(v[ok])), 1)
+            return float(np.exp(-np.exp(ic + sl * np.log(n))))
+        sl, ic = np.polyfit(np.log(js[ok]), np.log(-np.log1p(-v[ok])), 1)  # −log(1 − v_j) = a j^b
+        return float(-np.expm1(-np.exp(ic + sl * np.log(n))))
+    raise TtsplanError(f"curve law must be one of {', '.join(CURVE_LAWS)}, got {law!r}.{did_you_mean(law, CURVE_LAWS)}")
+
+
+def curve_gains(table: pl.DataFrame, target: str, n: int, k: int) -> pl.DataFrame:
+    """``config, curve_<law>…``: each configuration's own target@j curve over j = 1..k (mean over prompts of
+    the unbiased per-prompt values on ``table``, the feature samples) extrapolated to j = n by every law of
+    :data:`CURVE_LAWS`, as a gain target@n − target@1 (target@n clipped to [0, 1]). Null for k < 2.
+
+    >>> import polars as pl
+    >>> from ttsplan.features.schema import validate_count_table
+    >>> t = validate_count_table(pl.DataFrame({"config": ["c"] * 4, "prompt_id": list("abcd"),
+    ...     "samples": [4] * 4, "correct_samples": [0, 1, 2, 4]}))
+    >>> g = curve_gains(t, "pass", 16, 4).drop("config").row(0, named=True)  # pass@1 = 7/16
+    >>> {law: round(v, 3) for law, v in g.items()}
+    {'curve_log_linear': 0.562, 'curve_power': 0.463, 'curve_neglog_fail': 0.528, 'curve_saturating': 0.452}
+    """
+    cols = [f"curve_{law}" for law in CURVE_LAWS]
+    configs = sorted(table["config"].unique().to_list())
+    if int(k) < 2:
+        return pl.DataFrame({"config": configs, **{c: [None] * len(configs) for c in cols}},
+                            schema={"config": pl.String, **{c: pl.Float64 for c in cols}})
+    js = np.arange(1, int(k) + 1)
+    curve = (prompt_curves(table, target, js.tolist()).group_by("config", "k").agg(pl.col("value").mean())
+             .sort("config", "k"))
+    rows = []
+    for (cfg,), g in curve.group_by("config", maintain_order=True):
+        v = g["value"].to_numpy().astype(float)
+        rows.append({"config": cfg, **{f"curve_{law}": float(np.clip(_law_value(law, js, v, int(n)), 0, 1) - v[0])
+                                       for law in CURVE_LAWS}})
+    return pl.DataFrame(rows, schema={"config": pl.String, **{c: pl.Float64 for c in cols}}).sort("config")
 
 
 def core_set(data: pl.DataFrame) -> tuple[str, ...]:
@@ -347,6 +415,96 @@ def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], 
                             confidence)
 
 
+#: the success model (per-prompt posteriors) is kept unless a curve law ranks the training configurations
+#: better by more than this much Spearman ρ (see :func:`select_curve_law`).
+CURVE_MARGIN = 0.02
+
+
+def select_curve_law(X: pl.DataFrame, y: Sequence[float], candidates: Sequence[str] = CURVE_CANDIDATES,
+                     margin: float = CURVE_MARGIN) -> str:
+    """The candidate column (:data:`CURVE_CANDIDATES`) whose values rank ``y`` best on these configurations:
+    highest Spearman ρ, ties broken by the lower mean absolute error; the success model
+    (:data:`MODEL_FEATURE`) is kept unless the best curve law beats its ρ by more than ``margin`` (laws
+    that flip from fold to fold mix scales and cost more ranking than the small ρ differences they chase).
+    Candidates with a null or NaN value are skipped. Call it on training configurations only
+    (:func:`curve_cross_validate` does).
+
+    >>> X = pl.DataFrame({"curve_power": [0.1, 0.2, 0.3], "model_gain": [0.3, 0.2, 0.1]})
+    >>> select_curve_law(X, [0.1, 0.2, 0.35])
+    'curve_power'
+    """
+    yy = np.asarray(y, dtype=float)
+    best, key = None, None
+    model_rho = None
+    for c in candidates:
+        if c not in X.columns:
+            continue
+        x = X[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if not np.isfinite(x).all():
+            continue
+        rho, _, mae = _rank_scores(yy, x)
+        if c == MODEL_FEATURE:
+            model_rho = rho
+        if key is None or (rho, -mae) > key:
+            best, key = c, (rho, -mae)
+    if best is None:
+        raise TtsplanError(f"the curve predictor needs one of {', '.join(candidates)} with values for every "
+                           "configuration, got none (k_features must be >= 2).")
+    if model_rho is not None and key is not None and key[0] - model_rho <= margin:
+        return MODEL_FEATURE
+    return best
+
+
+def curve_cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str],
+                         groups: Sequence[str] | None = None, candidates: Sequence[str] = CURVE_CANDIDATES,
+                         n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> ValidationResult:
+    """The curve predictor scored leave-one-group-out (LOCO when ``groups`` is None): for every held-out
+    group the law is chosen by :func:`select_curve_law` on the other configurations only, and the held-out
+    configurations get that law's extrapolated gain (their own curve; nothing is fitted across
+    configurations, so the prediction is on the target's scale). ``predictions`` has a ``law`` column."""
+    yy = np.asarray(y, dtype=float)
+    cfg = np.asarray(list(configs), dtype=object)
+    grp = cfg if groups is None else np.asarray(list(groups), dtype=object)
+    uniq = sorted(set(grp.tolist()))
+    if len(uniq) < 3:
+        raise TtsplanError(f"cross-validation needs at least 3 {'configurations' if groups is None else 'groups'}, "
+                           f"got {len(uniq)}. Add more configurations (one config cannot be ranked).")
+    pred = np.empty_like(yy)
+    law = np.empty(yy.size, dtype=object)
+    for g in uniq:
+        test = grp == g
+        if (~test).sum() < 3:
+            raise TtsplanError(f"holding out group {g!r} leaves {(~test).sum()} configuration(s) to train on; "
+                               "need at least 3.")
+        chosen = select_curve_law(X.filter(pl.Series(~test)), yy[~test], candidates)
+        pred[test] = X[chosen].cast(pl.Float64).to_numpy()[test]
+        law[test] = chosen
+    rho, tau, mae = _rank_scores(yy, pred)
+    frame = pl.DataFrame({"config": cfg.tolist(), "group": grp.tolist(), "actual": yy, "predicted": pred,
+                          "law": law.tolist()})
+    return ValidationResult("loco" if groups is None else "leave_one_group_out", frame, rho, tau, mae,
+                            _bootstrap_scores(yy, pred, n_boot, seed, confidence), confidence)
+
+
+def directional_cross_validate(x: Sequence[float], y: Sequence[float], configs: Sequence[str],
+                               groups: Sequence[str] | None = None) -> np.ndarray:
+    """Out-of-group scores for ranking by one statistic alone: every held-out group gets ``±x``, the sign
+    being that of the statistic's Spearman correlation with ``y`` on the other configurations (+ when 0).
+    Only the direction is learned, so the scores rank but are not on the target's scale.
+
+    >>> directional_cross_validate([3, 2, 1, 0], [0.0, 0.1, 0.2, 0.3], list("abcd")).tolist()
+    [-3.0, -2.0, -1.0, -0.0]
+    """
+    xx, yy = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    grp = np.asarray(list(configs if groups is None else groups), dtype=object)
+    out = np.empty_like(xx)
+    for g in set(grp.tolist()):
+        test = grp == g
+        rho = _rank_scores(yy[~test], xx[~test])[0]
+        out[test] = (-1.0 if rho < 0 else 1.0) * xx[test]
+    return out
+
+
 def stability(X: pl.DataFrame, y: Sequence[float], features: str | Sequence[str] | None = None,
               n_boot: int = 200, lasso_alpha: float | None = None, seed: int = 0) -> pl.DataFrame:
     """Bootstrap-Lasso: fraction of resamples in which each (standardized) feature gets a non-zero
@@ -512,7 +670,7 @@ def _gain_at(table: pl.DataFrame, target: str, n: int, name: str) -> pl.DataFram
 def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str | None = None,
                  n_prompts: int | None = None, seed: int = 0, random_subset: bool = False) -> pl.DataFrame:
     """Config features from some samples, gain targets from the others: ``config, model, dataset, n_prompts,
-    k, <FEATURES>, model_gain, observed_gain, pass1, value_at_n, gain, k_features, target_samples``.
+    k, <FEATURES>, model_gain, curve_<law>…, observed_gain, pass1, value_at_n, gain, k_features, target_samples``.
 
     Every prompt's samples are split in two disjoint parts (:func:`split_samples`): the first
     ``k_features`` samples (a seeded random subset with ``random_subset``; counts are split
@@ -571,6 +729,7 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
         feat_table = feat_table.join(keys, on=["config", "prompt_id"], how="semi")
     observed = _gain_at(feat_table, target, k_features, OBSERVED_FEATURE).select("config", OBSERVED_FEATURE)
     feats = (config_features(feat_table).join(model_gain(feat_table, target, n), on="config", how="left")
+             .join(curve_gains(feat_table, target, n, k_features), on="config", how="left")
              .join(observed, on="config", how="left"))
     out = (feats.join(tgt, on="config", how="inner").sort("config")
            .with_columns(pl.lit(k_features, dtype=pl.Int64).alias("k_features"),
@@ -679,53 +838,120 @@ def paired_difference(y: Sequence[float], pred_a: Sequence[float], pred_b: Seque
     return out
 
 
-def _baselines(data: pl.DataFrame, y: np.ndarray, configs: list[str], loco: ValidationResult, target: str, k: int,
-               alpha: float, n_boot: int, seed: int, confidence: float) -> dict:
-    """The observed-gain baseline, scored two ways against the same held-out target: ranked as is (no
-    parameter, so nothing to leave out; ρ and τ only, its values are on the scale of k, not n) and mapped
-    to the target by the predictor's own leave-one-config-out ridge on that one feature (ρ, τ, MAE). Each
-    carries the paired bootstrap difference predictor − baseline; the verdict is against the baseline
-    with the higher ρ."""
+def _scored(y: np.ndarray, pred: np.ndarray, n_boot: int, seed: int, confidence: float,
+            scale: bool = True) -> dict:
+    """ρ, τ, MAE (None when ``scale`` is False: scores that only rank) with bootstrap intervals."""
+    rho, tau, mae = _rank_scores(y, pred)
+    ci = _bootstrap_scores(y, pred, n_boot, seed, confidence)
+    return {"spearman": rho, "spearman_ci": list(ci.get("spearman", (None, None))), "kendall": tau,
+            "kendall_ci": list(ci.get("kendall", (None, None))), "mae": mae if scale else None,
+            "mae_ci": list(ci.get("mae", (None, None))) if scale else [None, None]}
+
+
+def _baseline_row(name: str, scoring: str, description: str, y: np.ndarray, loco_pred: np.ndarray,
+                  lodo_pred: np.ndarray | None, pred: np.ndarray, lodo_predictor: np.ndarray | None, scale: bool,
+                  n_boot: int, seed: int, confidence: float) -> dict:
+    """One baseline, scored LOCO and (where there are datasets) LODO, with the paired bootstrap difference
+    predictor − this baseline under each scheme (the MAE difference only where the baseline is on scale)."""
+    lo = _scored(y, loco_pred, n_boot, seed, confidence, scale)
+    row = {"name": name, "scoring": scoring, "description": description,
+           **{f"loco_{m}": v for m, v in lo.items()},
+           "vs_predictor": paired_difference(y, pred, loco_pred, n_boot=n_boot, seed=seed, confidence=confidence)}
+    if lodo_pred is not None and lodo_predictor is not None:
+        ld = _scored(y, lodo_pred, n_boot, seed, confidence, scale)
+        row.update({f"lodo_{m}": v for m, v in ld.items()})
+        row["vs_predictor_lodo"] = paired_difference(y, lodo_predictor, lodo_pred, n_boot=n_boot, seed=seed,
+                                                     confidence=confidence)
+    for key in ("vs_predictor", "vs_predictor_lodo"):
+        if not scale and key in row:  # not on the scale of the target at n
+            row[key]["mae_difference"] = None
+            row[key]["mae_difference_ci"] = [None, None]
+    return row
+
+
+def _baselines(data: pl.DataFrame, y: np.ndarray, configs: list[str], loco: ValidationResult,
+               lodo: ValidationResult | None, datasets: list[str] | None, target: str, k: int, alpha: float,
+               n_boot: int, seed: int, confidence: float) -> dict:
+    """The baselines, from the same k feature samples and scored against the same held-out target:
+
+    - the observed gain ranked as is (no parameter, so nothing to leave out: LOCO = LODO; ρ and τ only, its
+      values are on the scale of k, not n);
+    - the observed gain mapped to the target by the predictor's own leave-one-out ridge on that one feature
+      (ρ, τ, MAE);
+    - the agreement alone (mean top-answer share of the k samples; sample tables with answers), ranked with
+      the direction (more or less agreement, more gain) learned on the training configurations.
+
+    Each carries the paired bootstrap difference predictor − baseline; the verdict is against the baseline
+    with the higher LOCO ρ (and, separately, the higher LODO ρ)."""
     observed = data[OBSERVED_FEATURE].to_numpy()
+    pred = loco.predictions["predicted"].to_numpy()
+    lodo_pred = lodo.predictions["predicted"].to_numpy() if lodo is not None else None
+    common = {"y": y, "pred": pred, "lodo_predictor": lodo_pred, "n_boot": n_boot, "seed": seed,
+              "confidence": confidence}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GainDataWarning)
-        mapped = cross_validate(data, y, configs, alpha=alpha, features=[OBSERVED_FEATURE], n_boot=n_boot, seed=seed,
-                                confidence=confidence)
-    raw_rho, raw_tau, _ = _rank_scores(y, observed)
-    raw_ci = _bootstrap_scores(y, observed, n_boot, seed, confidence)
-    pred = loco.predictions["predicted"].to_numpy()
+        mapped = cross_validate(data, y, configs, alpha=alpha, features=[OBSERVED_FEATURE], n_boot=0)
+        mapped_lodo = (cross_validate(data, y, configs, groups=datasets, alpha=alpha, features=[OBSERVED_FEATURE],
+                                      n_boot=0) if lodo is not None else None)
     what = f"observed {target}@{k} − pass@1 of the same {k} feature samples"
     rows = [
-        {"name": "observed_gain", "scoring": "ranked as is (nothing fitted)", "description": what,
-         "loco_spearman": raw_rho, "loco_spearman_ci": list(raw_ci.get("spearman", (None, None))),
-         "loco_kendall": raw_tau, "loco_kendall_ci": list(raw_ci.get("kendall", (None, None))),
-         "loco_mae": None, "loco_mae_ci": [None, None],
-         "vs_predictor": paired_difference(y, pred, observed, n_boot=n_boot, seed=seed, confidence=confidence)},
-        {"name": "observed_gain_loco", "scoring": "leave-one-config-out ridge on that one feature",
-         "description": what, "loco_spearman": mapped.spearman,
-         "loco_spearman_ci": list(mapped.intervals.get("spearman", (None, None))),
-         "loco_kendall": mapped.kendall, "loco_kendall_ci": list(mapped.intervals.get("kendall", (None, None))),
-         "loco_mae": mapped.mae, "loco_mae_ci": list(mapped.intervals.get("mae", (None, None))),
-         "vs_predictor": paired_difference(y, pred, mapped.predictions["predicted"].to_numpy(), n_boot=n_boot,
-                                           seed=seed, confidence=confidence),
-         "predictions": mapped.predictions.select("config", "actual", "predicted").to_dicts()},
+        _baseline_row("observed_gain", "ranked as is (nothing fitted)", what, loco_pred=observed,
+                      lodo_pred=observed if lodo is not None else None, scale=False, **common),
+        _baseline_row("observed_gain_loco", "held-out ridge on that one feature", what,
+                      loco_pred=mapped.predictions["predicted"].to_numpy(),
+                      lodo_pred=mapped_lodo.predictions["predicted"].to_numpy() if mapped_lodo is not None else None,
+                      scale=True, **common),
     ]
-    rows[0]["vs_predictor"]["mae_difference"] = None  # observed gain at k is not on the scale of the target at n
-    rows[0]["vs_predictor"]["mae_difference_ci"] = [None, None]
+    rows[1]["predictions"] = mapped.predictions.select("config", "actual", "predicted").to_dicts()
+    note = None
+    agree = data[AGREEMENT_FEATURE].cast(pl.Float64).fill_null(np.nan).to_numpy() \
+        if AGREEMENT_FEATURE in data.columns else np.full(len(configs), np.nan)
+    if np.isfinite(agree).all():
+        rows.append(_baseline_row(
+            "agreement", "ranked, direction learned on the training configurations",
+            f"agreement alone: mean top-answer share of the same {k} feature samples",
+            loco_pred=directional_cross_validate(agree, y, configs),
+            lodo_pred=directional_cross_validate(agree, y, configs, datasets) if lodo is not None else None,
+            scale=False, **common))
+    else:
+        note = "agreement needs an answer per sample (count tables have none); no agreement baseline."
     best = max(rows, key=lambda r: r["loco_spearman"])
     d = float(best["vs_predictor"]["spearman_difference"])
     verdict = "predictor" if d > 1e-12 else ("baseline" if d < -1e-12 else "tie")
-    return {"baselines": rows, "best_baseline": best["name"], "predictor_minus_best_baseline_spearman": d,
-            "predictor_minus_best_baseline_spearman_ci": best["vs_predictor"]["spearman_difference_ci"],
-            "better_by_loco_spearman": verdict}
+    out = {"baselines": rows, "best_baseline": best["name"], "predictor_minus_best_baseline_spearman": d,
+           "predictor_minus_best_baseline_spearman_ci": best["vs_predictor"]["spearman_difference_ci"],
+           "better_by_loco_spearman": verdict}
+    if note:
+        out["agreement_note"] = note
+    if lodo is not None:
+        best_lodo = max(rows, key=lambda r: r["lodo_spearman"])
+        d = float(best_lodo["vs_predictor_lodo"]["spearman_difference"])
+        out.update({"best_baseline_lodo": best_lodo["name"], "predictor_minus_best_baseline_lodo_spearman": d,
+                    "predictor_minus_best_baseline_lodo_spearman_ci":
+                        best_lodo["vs_predictor_lodo"]["spearman_difference_ci"],
+                    "better_by_lodo_spearman": "predictor" if d > 1e-12 else ("baseline" if d < -1e-12 else "tie")})
+    return out
+
+
+def _predictor_cv(method: str, data: pl.DataFrame, y: np.ndarray, configs: list[str], groups: list[str] | None,
+                  cols: list[str], alpha: float, n_boot: int, seed: int, confidence: float) -> ValidationResult:
+    if method == "curve":
+        return curve_cross_validate(data, y, configs, groups=groups, n_boot=n_boot, seed=seed, confidence=confidence)
+    return cross_validate(data, y, configs, groups=groups, alpha=alpha, features=cols, n_boot=n_boot, seed=seed,
+                          confidence=confidence)
 
 
 def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
                k_features: int | str | None = None, alpha: float = 1.0, n_boot: int = 1000, n_boot_stability: int = 200,
-               seed: int = 0, confidence: float = 0.95) -> dict:
-    """Everything ``ttsplan fit`` reports: dataset (features and target on disjoint samples) → ridge fit →
-    LOCO (and leave-one-model-out when there are ≥ 3 models) → the observed-gain baseline scored the same
-    way, with the paired difference → stability → feature-set comparison. Returns a JSON-ready dict."""
+               seed: int = 0, confidence: float = 0.95, method: str = "ridge") -> dict:
+    """Everything ``ttsplan fit`` reports: dataset (features and target on disjoint samples) → the predictor
+    (``method="ridge"``: ridge on ``features``; ``"curve"``: each configuration's own target@j curve over
+    j ≤ k extrapolated to n, the law chosen inside the training folds, :func:`curve_cross_validate`) scored
+    leave-one-config-out, leave-one-dataset-out (≥ 3 datasets) and leave-one-model-out (≥ 3 models) → the
+    baselines scored the same ways, with the paired differences → stability → feature-set comparison.
+    Returns a JSON-ready dict."""
+    if method not in METHODS:
+        raise TtsplanError(f"method must be one of {', '.join(METHODS)}, got {method!r}.{did_you_mean(method, METHODS)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GainDataWarning)
         data = gain_dataset(table, target, n, k_features=k_features, seed=seed)
@@ -741,15 +967,28 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
     if np.ptp(y) < 1e-12:
         raise TtsplanError(f"the {target}@{n} gain must vary across configurations to be ranked, got the same value "
                            f"{y[0]:.4g} for all {data.height} (all answers identical or nothing ever correct?).")
-    cols = _usable(data, features)
-    model = GainPredictor(alpha=alpha, features=cols).fit(data, y)
+    if method == "curve":
+        cols = [c for c in CURVE_CANDIDATES if data[c].null_count() == 0 and not data[c].is_nan().any()]
+        if not cols:
+            raise TtsplanError(f"the curve predictor needs k_features >= 2 (a curve over j = 1..k), got {kf}.")
+    else:
+        cols = _usable(data, features)
     configs = data["config"].to_list()
-    loco = cross_validate(data, y, configs, alpha=alpha, features=cols, n_boot=n_boot, seed=seed,
-                          confidence=confidence)
+    loco = _predictor_cv(method, data, y, configs, None, cols, alpha, n_boot, seed, confidence)
+    datasets = data["dataset"].to_list()
+    lodo = None
+    lodo_note = None
+    if None in datasets or len(set(datasets)) < 3:
+        lodo_note = "leave-one-dataset-out needs a dataset for every configuration and at least 3 datasets; skipped."
+    else:
+        try:
+            lodo = _predictor_cv(method, data, y, configs, datasets, cols, alpha, n_boot, seed, confidence)
+        except TtsplanError as exc:
+            lodo_note = str(exc)
     target_samples = int(data["target_samples"].min())
     which = (f"a hypergeometric draw (seed {seed}) of" if "correct_samples" in table.columns else "the first")
     report: dict = {
-        "target": target, "n": int(n),
+        "target": target, "n": int(n), "method": method,
         "k_features": kf, "target_samples": target_samples,
         "split": (f"features from {which} {kf} samples per prompt; the target {target}@{n} − pass@1 estimated "
                   f"(unbiased) on the other samples (at least {target_samples} per prompt), disjoint from the features"),
@@ -759,18 +998,35 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
         "loco_kendall": loco.kendall, "loco_kendall_ci": list(loco.intervals.get("kendall", (None, None))),
         "loco_mae": loco.mae, "loco_mae_ci": list(loco.intervals.get("mae", (None, None))),
         "confidence": confidence,
-        "coefficients": {c: float(v) for c, v in zip(cols, model.coef_)},
-        "raw_coefficients": {c: float(v) for c, v in zip(cols, model.raw_coef_)},
-        "intercept": model.intercept_,
-        "standardization": {"mean": {c: float(v) for c, v in zip(cols, model.mean_)},
-                            "scale": {c: float(v) for c, v in zip(cols, model.scale_)}},
     }
-    report.update(_baselines(data, y, configs, loco, target, kf, alpha, n_boot, seed, confidence))
+    if lodo is not None:
+        report.update({"lodo_spearman": lodo.spearman, "lodo_spearman_ci": list(lodo.intervals.get("spearman", (None, None))),
+                       "lodo_kendall": lodo.kendall, "lodo_kendall_ci": list(lodo.intervals.get("kendall", (None, None))),
+                       "lodo_mae": lodo.mae, "lodo_mae_ci": list(lodo.intervals.get("mae", (None, None))),
+                       "n_datasets": len(set(datasets))})
+    else:
+        report["lodo_note"] = lodo_note
+    if method == "curve":
+        chosen = select_curve_law(data, y)
+        report.update({"curve_law": chosen, "coefficients": {}, "raw_coefficients": {}, "intercept": None,
+                       "standardization": None,
+                       "curve_law_loco": dict(sorted(Counter(loco.predictions["law"].to_list()).items())),
+                       "curve_law_lodo": (dict(sorted(Counter(lodo.predictions["law"].to_list()).items()))
+                                          if lodo is not None else {})})
+    else:
+        model = GainPredictor(alpha=alpha, features=cols).fit(data, y)
+        report.update({
+            "coefficients": {c: float(v) for c, v in zip(cols, model.coef_)},
+            "raw_coefficients": {c: float(v) for c, v in zip(cols, model.raw_coef_)},
+            "intercept": model.intercept_,
+            "standardization": {"mean": {c: float(v) for c, v in zip(cols, model.mean_)},
+                                "scale": {c: float(v) for c, v in zip(cols, model.scale_)}}})
+    report.update(_baselines(data, y, configs, loco, lodo, datasets if lodo is not None else None, target, kf, alpha,
+                             n_boot, seed, confidence))
     models = data["model"].to_list()
     if len({m for m in models if m is not None}) >= 3 and None not in models:
         try:
-            lomo = cross_validate(data, y, configs, groups=models, alpha=alpha, features=cols, n_boot=n_boot,
-                                  seed=seed, confidence=confidence)
+            lomo = _predictor_cv(method, data, y, configs, models, cols, alpha, n_boot, seed, confidence)
             report.update({"lomo_spearman": lomo.spearman,
                            "lomo_spearman_ci": list(lomo.intervals.get("spearman", (None, None))),
                            "lomo_mae": lomo.mae, "n_models": len(set(models))})
@@ -795,9 +1051,14 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
 
 
 __all__ = [
+    "AGREEMENT_FEATURE",
     "CORE_FEATURES",
     "CORE_PLUS_ENTROPY",
     "COUNT_FEATURES",
+    "CURVE_CANDIDATES",
+    "CURVE_LAWS",
+    "CURVE_MARGIN",
+    "METHODS",
     "MODEL_FEATURE",
     "OBSERVED_FEATURE",
     "TARGETS",
@@ -808,12 +1069,16 @@ __all__ = [
     "concentration",
     "core_set",
     "cross_validate",
+    "curve_cross_validate",
+    "curve_gains",
     "default_k_features",
+    "directional_cross_validate",
     "fit_report",
     "gain_dataset",
     "model_gain",
     "paired_difference",
     "resolve_features",
+    "select_curve_law",
     "split_samples",
     "stability",
 ]

@@ -111,3 +111,19 @@ def test_fit_errors_exit_2(tmp_path):
                               "--format", "json", "--n-boot", "20"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n_configs"] == 8  # mixed sample + count tables collapse to counts
+
+
+def test_fit_method_curve_json_and_table(tmp_path):
+    path = _samples_file(tmp_path)
+    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--method", "curve", "--format", "json",
+                              "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["method"] == "curve" and out["curve_law"] in out["features"]
+    assert sum(out["curve_law_loco"].values()) == out["n_configs"] == 5
+    assert [b["name"] for b in out["baselines"]] == ["observed_gain", "observed_gain_loco", "agreement"]
+    assert "lodo_note" in out  # one dataset: no leave-one-dataset-out
+    table = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--method", "curve", "--n-boot", "20"])
+    assert table.exit_code == 0 and "agreement alone" in table.stdout and "curve law" in table.stdout
+    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--method", "curv"])
+    assert res.exit_code == 2
