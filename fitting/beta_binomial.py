@@ -39,14 +39,16 @@ def log_likelihood_terms(n: np.ndarray, c: np.ndarray, a: np.ndarray | float, b:
 def score_terms(n: np.ndarray, c: np.ndarray, a: np.ndarray | float, b: np.ndarray | float,
                 grouped: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, the derivatives of :func:`log_likelihood_terms` in α and in β:
-    ψ(c + α) − ψ(n + α + β) − ψ(α) + ψ(α + β) and ψ(n − c + β) − ψ(n + α + β) − ψ(β) + ψ(α + β).
+    ψ(c + α) − ψ(n + α + β) − ψ(α) + ψ(α + β) and
+    ψ(n − c + β) − ψ(n + α + β) − ψ(β) + ψ(α + β).
 
     ``grouped``: the same sums in the order of the pooled fit, whose β differs between groups
     (ψ(α + β) − ψ(n + α + β) computed once and shared); kept so that each fit is bit for bit what it was.
     """
     if grouped:
         common = special.digamma(a + b) - special.digamma(n + a + b)
-        return special.digamma(c + a) - special.digamma(a) + common, special.digamma(n - c + b) - special.digamma(b) + common
+        return (special.digamma(c + a) - special.digamma(a) + common,
+                special.digamma(n - c + b) - special.digamma(b) + common)
     return (special.digamma(c + a) - special.digamma(n + a + b) - special.digamma(a) + special.digamma(a + b),
             special.digamma(n - c + b) - special.digamma(n + a + b) - special.digamma(b) + special.digamma(a + b))
 
@@ -211,5 +213,5 @@ def fit_beta_prior(agree: np.ndarray, k: np.ndarray) -> tuple[float, float]:
     return mean * conc, (1 - mean) * conc
 
 
-__all__ = ["MAX_CONC", "MIN_CONC", "fit_beta_binomial", "fit_beta_prior", "fit_concentration", "fit_pooled_beta_binomial",
-           "log_likelihood_terms", "score_terms"]
+__all__ = ["MAX_CONC", "MIN_CONC", "fit_beta_binomial", "fit_beta_prior", "fit_concentration",
+           "fit_pooled_beta_binomial", "log_likelihood_terms", "score_terms"]
