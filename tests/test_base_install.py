@@ -24,7 +24,7 @@ def _ttsplan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_base_install_has_no_extras() -> None:
-    present = [m for m in ("matplotlib", "torch", "transformers", "httpx") if importlib.util.find_spec(m)]
+    present = [m for m in ("matplotlib", "torch", "transformers", "httpx", "ray") if importlib.util.find_spec(m)]
     assert present == [], f"this must run in a base install, got {present} installed"
 
 
@@ -35,6 +35,8 @@ def test_plan_runs_and_the_extras_are_named(tmp_path: Path) -> None:
     cases = [
         (["report", "--out", "rep"], "pip install 'ttsplan[plot]'"),
         (["sample", "tasks:first_letter:2", "--engine", "hf", "--k", "2", "--out", "smp"], "ttsplan[hf]"),
+        (["sample", "tasks:first_letter:2", "--engine", "hf", "--k", "2", "--ray", "local", "--out", "smp"],
+         "ttsplan[ray]"),
         (["run", "plan.json", "--prompts", "tasks:first_letter:2", "--engine", "openai", "--base-url",
           "http://127.0.0.1:9", "--config", "gemma3-270m/first_letter/3shot/T0.5", "--out", "run"],
          "ttsplan[openai]"),

@@ -55,13 +55,15 @@ RUN_FILE = ".run.json"  # hidden: table readers skip dot-files
 
 @dataclass(frozen=True)
 class Progress:
-    """Reported after each chunk: prompts done / total in this shard and generated tokens/s."""
+    """Reported after each chunk: prompts done / total in this shard, generated tokens/s, prompts resumed
+    from earlier runs and the parallel workers (0: this process alone)."""
 
     prompts_done: int
     prompts_total: int
     tokens: int
     elapsed_s: float
     skipped: int = 0
+    workers: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -170,29 +172,50 @@ class ValidationSampler:
         params, state["run_file_created"] = self._check_run_file(out_dir, prompts)
         plan = self.chunks(prompts, shard)
         total = sum(len(p) for _, p in plan)
-        done = skipped = tokens = 0
+        files = [cdir / name for name, _ in plan]
+        pending = [(cdir / name, part) for name, part in plan if not (cdir / name).exists()]
+        skipped = total - sum(len(p) for _, p in pending)
         start = time.perf_counter()
+        counts = {"done": skipped, "tokens": 0}
         if progress:  # the run is checked and locked: sampling starts now
-            progress(Progress(0, total, 0, 0.0, 0))
-        files = []
-        for name, part in plan:
-            path = cdir / name
-            files.append(path)
-            if path.exists():
-                done += len(part)
-                skipped += len(part)
-                continue
+            progress(Progress(0, total, 0, 0.0, 0, self.workers_label()))
+
+        def wrote(part: Sequence[Prompt], rows: Sequence[dict]) -> None:
+            counts["done"] += len(part)
+            counts["tokens"] += sum(r["output_tokens"] or 0 for r in rows)
+            if progress:
+                progress(Progress(counts["done"], total, counts["tokens"], time.perf_counter() - start, skipped,
+                                  self.workers_label()))
+
+        self.sample_pending(pending, {**params, "shard": list(shard)}, wrote)
+        if progress and skipped == total:
+            progress(Progress(total, total, 0, time.perf_counter() - start, skipped, self.workers_label()))
+        return collect(files)
+
+    def workers_label(self) -> int:
+        """How many workers sample in parallel (0: this process alone); shown with the progress."""
+        return 0
+
+    def sample_pending(self, pending: Sequence[tuple[Path, list[Prompt]]], meta: dict,
+                       wrote: Callable[[Sequence[Prompt], Sequence[dict]], None]) -> None:
+        """Sample and write every pending ``(chunk path, prompts)``, calling ``wrote(prompts, rows)`` after each.
+
+        This process samples them one after the other; :class:`~ttsplan.features.sampler.ray_sampler.RaySampler`
+        spreads them over a Ray cluster.
+        """
+        for path, part in pending:
             completions = self.engine.generate(part, self.config)
             rows = [r for p, cs in zip(part, completions) for r in self.rows(p, cs)]
-            tokens += sum(r["output_tokens"] or 0 for r in rows)
-            write_part(path, rows, {**params, "shard": list(shard), "chunk": name, "prompt_ids": [p.id for p in part],
-                                    "engine_provenance": self.engine.provenance(), "versions": package_versions()})
-            done += len(part)
-            if progress:
-                progress(Progress(done, total, tokens, time.perf_counter() - start, skipped))
-        if progress and skipped == total:
-            progress(Progress(done, total, 0, time.perf_counter() - start, skipped))
-        return collect(files)
+            write_part(path, rows, chunk_metadata(meta, path, part, self.engine.provenance(), package_versions()))
+            wrote(part, rows)
+
+
+def chunk_metadata(meta: dict, path: Path, part: Sequence[Prompt], engine_provenance: dict, versions: dict,
+                   **extra: object) -> dict:
+    """The provenance written with one chunk: run parameters and shard (``meta``), the chunk's name and
+    prompt ids, the engine's provenance and the package versions of the process that sampled it."""
+    return {**meta, "chunk": Path(path).name, "prompt_ids": [p.id for p in part],
+            "engine_provenance": engine_provenance, "versions": versions, **extra}
 
 
 def collect(paths: Sequence[str | Path] | str | Path) -> pl.DataFrame:
@@ -210,5 +233,5 @@ def run_metadata(path: str | Path) -> dict:
     return read_metadata(path)
 
 
-__all__ = ["ValidationSampler", "Progress", "parse_shard", "collect", "slug", "run_metadata", "RUN_FILE",
+__all__ = ["ValidationSampler", "Progress", "parse_shard", "collect", "chunk_metadata", "slug", "run_metadata", "RUN_FILE",
            "check_run_params", "shard_lock"]
