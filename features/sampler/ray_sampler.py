@@ -76,14 +76,11 @@ def _current_cluster() -> str | None:
     env = os.environ.get("RAY_ADDRESS")
     if env:
         return env
-    for path in (Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster",):
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if text:
-            return text
-    return None
+    try:  # written by `ray start --head` (and by a running local instance)
+        text = (Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster").read_text().strip()
+    except OSError:
+        return None
+    return text or None
 
 
 def check_ray_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
