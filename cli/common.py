@@ -305,3 +305,23 @@ def write_stdout(text: str) -> None:
         if isinstance(exc, BrokenPipeError):
             raise
         raise OSError(exc.errno, exc.strerror, "stdout") from None
+
+
+def throttled_progress(verb: str, min_interval_s: float = 0.5) -> Callable[[str], None]:
+    """A ``progress(msg)`` callback printing ``verb msg`` on stderr at most every ``min_interval_s`` seconds
+    (and always for the first and last of ``[i/n]`` messages), with the elapsed time."""
+    import time
+
+    start = time.monotonic()
+    last = [-float("inf")]
+
+    def show(msg: str) -> None:
+        now = time.monotonic()
+        m = re.match(r"\[(\d+)/(\d+)\]", msg)
+        edge = m is not None and (m.group(1) in ("1", m.group(2)))
+        if edge or now - last[0] >= min_interval_s:
+            last[0] = now
+            err_console.print(f"{verb} {escape(msg)} ({now - start:.0f} s)", highlight=False)
+
+    return show
+

@@ -7,21 +7,12 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from ttsplan.cli.common import Format, check_ranges, emit, parse_int_list, user_errors
+from ttsplan.cli.common import Format, check_ranges, emit, err_console, parse_int_list, user_errors
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import curves
-from ttsplan.features.io import read_table
+from ttsplan.features.io import read_blocks
 
 DEFAULT_K = "1,2,4,8,16,32,64,128,256"
-
-
-def max_recorded_k(table: pl.DataFrame, kind: str) -> int:
-    """Most samples recorded for one prompt of any configuration (the largest computable k)."""
-    if table.is_empty():
-        return 0
-    if kind == "counts":
-        return int(table["samples"].max())
-    return int(table.group_by(["config", "prompt_id"]).len()["len"].max())
 
 
 def check_k_recorded(ks: list[int], k_max: int, option: str) -> None:
@@ -61,10 +52,16 @@ def curves_command(
     ks = parse_int_list(k, "--k")  # checked (and bounded) before reading anything
     check_ranges(("--bootstrap", bootstrap, bootstrap >= 0, "be >= 0 (0: no interval)"),
                  ("--confidence", confidence, 0 < confidence < 1, "be strictly between 0 and 1 (e.g. 0.95)"))
-    table, kind = read_table(files)
+    blocks = read_blocks(files)  # a table larger than memory is read a block of whole configurations at a time
     if k != DEFAULT_K:  # the default grid stops where the data does; values the user chose must be computable
-        check_k_recorded(ks, max_recorded_k(table, kind), "--k")
-    result = curves(table, metrics=metric, ks=ks, n_boot=bootstrap, seed=seed, confidence=confidence, kind=kind)
+        check_k_recorded(ks, blocks.max_samples, "--k")
+    parts = []
+    for i, table in enumerate(blocks):  # curves are per configuration: blocks of whole configurations give the same
+        if blocks.lazy:
+            err_console.print(f"curves: block {i + 1}/{len(blocks)} ({table.height:,} rows)", highlight=False)
+        parts.append(curves(table, metrics=metric, ks=ks, n_boot=bootstrap, seed=seed, confidence=confidence,
+                            kind=blocks.kind))
+    result = pl.concat(parts).sort(["config", "metric", "k"]) if len(parts) > 1 else parts[0]
     emit(result.to_dicts(), format, out, title="accuracy vs k")
 
 

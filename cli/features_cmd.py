@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import Format, emit, user_errors
-from ttsplan.features.io import read_table
+from ttsplan.cli.common import Format, emit, err_console, user_errors
+import polars as pl
+
+from ttsplan.features.io import read_blocks
 from ttsplan.features.stats import FEATURES, config_features, prompt_features
 
 HELP = """Statistics of one validation pass that predict what extra samples buy.
@@ -36,11 +38,16 @@ def features_command(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
 ) -> None:
-    table, kind = read_table(files)
-    if level == Level.prompt:
-        frame = prompt_features(table, kind).select("config", "prompt_id", *FEATURES)
-    else:
-        frame = config_features(table, kind).select("config", *FEATURES)
+    blocks = read_blocks(files)  # a table larger than memory is read a block of whole configurations at a time
+    frames = []
+    for i, table in enumerate(blocks):
+        if blocks.lazy:
+            err_console.print(f"features: block {i + 1}/{len(blocks)} ({table.height:,} rows)", highlight=False)
+        if level == Level.prompt:
+            frames.append(prompt_features(table, blocks.kind).select("config", "prompt_id", *FEATURES))
+        else:
+            frames.append(config_features(table, blocks.kind).select("config", *FEATURES))
+    frame = pl.concat(frames) if len(frames) > 1 else frames[0]
     emit(frame.to_dicts(), format, out, title=f"{level.value}-level features")
 
 

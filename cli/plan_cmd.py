@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from ttsplan.cli.common import TableOrJson, emit, err_console, to_json, user_errors
+from ttsplan.cli.common import TableOrJson, emit, err_console, throttled_progress, to_json, user_errors
 from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.io import read_table, write_atomic
+from ttsplan.features.io import read_blocks, read_table, write_atomic
 from ttsplan.features.tasks import read_prompts
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.budget import PRICED_UNITS, Budget, normalize_unit
@@ -57,7 +57,10 @@ def _model_from_table(table) -> str | None:
     """The table's model name when it is unique and in the cost catalog."""
     if "model" not in table.columns:
         return None
-    names = [m for m in table["model"].drop_nulls().unique().to_list()]
+    return _catalog_model(table["model"].drop_nulls().unique().to_list())
+
+
+def _catalog_model(names: list[str]) -> str | None:
     if len(names) != 1:
         return None
     try:
@@ -160,24 +163,26 @@ def plan_command(
                                "Generate it with `python data/make_default.py`, or pass a FILE.")
         files = [DEFAULT_DATA]
         model = model or DEFAULT_MODEL
-    table, _ = read_table(files)
-    model = model or _model_from_table(table)
     src = ", ".join(Path(f).name for f in files)
-    if pilot_file is not None:
-        _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format)
+    if pilot_file is not None or legacy:
+        table, _ = read_table(files)
+        model = model or _model_from_table(table)
+        if pilot_file is not None:
+            _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format)
+        else:
+            _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration,
+                         extrapolate)
         return
-    if legacy:
-        _legacy_plan(table, b, unit, strategies, model, gpu, pilot, risk_averse, out, format, src, calibration,
-                     extrapolate)
-        return
+    table = read_blocks(files)  # a table larger than memory is planned a block of whole configurations at a time
+    model = model or _catalog_model(table.models)
     if unit in PRICED_UNITS and model is None:
         raise TtsplanError(f"--unit {unit} must be priced for a model, got none (the table names no model). Pass "
                            "--model, e.g. --model gemma-3-270m, or use --unit samples / tokens.")
     if b is not None:
-        objective = Objective.within_budget(b.per_prompt_amount(_n_prompts(table)), unit)
+        objective = Objective.within_budget(b.per_prompt_amount(max(table.prompts_per_config.values())), unit)
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
                             pricing=pricing_or_none(model, gpu, calibration),
-                            progress=lambda msg: err_console.print(f"planning {msg}", highlight=False))
+                            progress=throttled_progress("planning"))
     if _write_or_json(plan, out, format):
         return
     emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")
@@ -193,13 +198,6 @@ def _write_or_json(plan, out: Path | None, format) -> bool:
         typer.echo(to_json(plan.to_dict()))
         return True
     return False
-
-
-def _n_prompts(table) -> int:
-    """Prompts per configuration (a total budget is shared by each configuration's prompts)."""
-    import polars as pl
-
-    return int(table.group_by("config").agg(pl.col("prompt_id").n_unique())["prompt_id"].max())
 
 
 def _pilot_file_plan(table, pilot_file, prompts, b, strategies, out, format) -> None:

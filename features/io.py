@@ -8,10 +8,12 @@
 """
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -93,6 +95,137 @@ def read_table(paths: PathLike | Sequence[PathLike], input_format: str | None = 
     return validate_sample_table(df), "samples"
 
 
+#: parquet inputs of more rows than this are read lazily, a block of configurations at a time
+LAZY_MIN_ROWS = 5_000_000
+#: rows per block of the lazy reader (whole configurations; one configuration larger than this is one block)
+BLOCK_ROWS = 5_000_000
+
+
+@dataclass
+class TableBlocks:
+    """A table read one block of whole configurations at a time (:func:`read_blocks`).
+
+    Iterating yields validated tables in configuration order; concatenated they equal
+    :func:`read_table`'s table. ``configs`` (sorted), ``rows``, ``max_samples`` (most samples recorded for
+    one prompt) and ``prompts_per_config`` are known before any block is read.
+    """
+
+    kind: TableKind
+    configs: list[str]
+    rows: int
+    max_samples: int
+    prompts_per_config: dict[str, int]
+    models: list[str]
+    lazy: bool
+    _load: Callable[[list[str]], pl.DataFrame] = field(repr=False)
+    _groups: list[list[str]] = field(repr=False)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        for group in self._groups:
+            yield self._load(group)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def hash(self) -> str:
+        """sha256 of the whole table's CSV text, block by block (equal to hashing the eager table)."""
+        h = hashlib.sha256()
+        for i, block in enumerate(self):
+            update_csv_hash(h, block, header=i == 0)
+        return h.hexdigest()[:16]
+
+
+def update_csv_hash(h: Any, table: pl.DataFrame, header: bool = True, slice_rows: int = 500_000) -> None:
+    """Feed ``table``'s CSV text to ``h`` in slices (the same bytes as ``table.write_csv()``, bounded memory)."""
+    for i, part in enumerate(table.iter_slices(slice_rows) if table.height else [table]):
+        h.update(part.write_csv(include_header=header and i == 0).encode())
+
+
+def _groups(sizes: pl.DataFrame, max_rows: int) -> list[list[str]]:
+    out: list[list[str]] = []
+    rows = 0
+    for config, n in sizes.select("config", "len").iter_rows():
+        if not out or rows + n > max_rows:
+            out.append([])
+            rows = 0
+        out[-1].append(config)
+        rows += n
+    return [g for g in out if g]
+
+
+def _eager_blocks(table: pl.DataFrame, kind: TableKind) -> TableBlocks:
+    if kind == "counts":
+        per = table.group_by("config").agg(pl.len().alias("prompts"), pl.col("samples").max().alias("k"))
+    else:
+        per = (table.group_by("config", "prompt_id").len().group_by("config")
+               .agg(pl.len().alias("prompts"), pl.col("len").max().alias("k")))
+    per = per.sort("config")
+    models = sorted(table["model"].drop_nulls().unique().to_list()) if "model" in table.columns else []
+    return TableBlocks(kind, per["config"].to_list(), table.height, int(per["k"].max() or 0),
+                       dict(zip(per["config"].to_list(), per["prompts"].to_list())), models, False,
+                       lambda _group: table, [per["config"].to_list()])
+
+
+def read_blocks(paths: PathLike | Sequence[PathLike], max_rows: int | None = None,
+                lazy_min_rows: int | None = None) -> TableBlocks:
+    """Like :func:`read_table`, for tables larger than memory: parquet inputs of more than ``lazy_min_rows``
+    rows (read from the parquet footers) are scanned lazily and read back a block of whole configurations (about ``max_rows`` rows) at a
+    time; smaller inputs, and other formats, are read whole as one block (the same table as read_table).
+    Defaults: :data:`BLOCK_ROWS` and :data:`LAZY_MIN_ROWS`.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> rows = [{"config": c, "prompt_id": "p", "sample_idx": j, "correct": True} for c in "abc" for j in range(2)]
+    >>> pl.DataFrame(rows).write_parquet(d / "t.parquet")
+    >>> blocks = read_blocks(d, max_rows=4, lazy_min_rows=0)
+    >>> blocks.lazy, [b["config"].unique().sort().to_list() for b in blocks], blocks.max_samples
+    (True, [['a', 'b'], ['c']], 2)
+    >>> blocks.hash() == read_blocks(d).hash()
+    True
+    """
+    problems: list[str] = []
+    files = _expand(paths, problems)
+    if problems:
+        raise TtsplanError("could not read the input:\n" + "\n".join(f"  - {p}" for p in problems))
+    max_rows = BLOCK_ROWS if max_rows is None else max_rows
+    lazy_min_rows = LAZY_MIN_ROWS if lazy_min_rows is None else lazy_min_rows
+    if not all(SUFFIXES[f.suffix.lower()] == "parquet" for f in files):
+        table, kind = read_table(files)
+        return _eager_blocks(table, kind)
+    try:
+        rows = sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)  # footers only
+        if rows < lazy_min_rows:
+            table, kind = read_table(files)
+            return _eager_blocks(table, kind)
+        lf = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
+        names = lf.collect_schema().names()
+    except Exception as exc:  # polars raises many types for malformed input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TtsplanError(f"could not read the input:\n  - parquet shards must be readable with one schema, got "
+                           f"a read error ({first[:200]}).") from None
+    if "config" not in names:  # let the eager reader name every problem
+        table, kind = read_table(files)
+        return _eager_blocks(table, kind)
+    kind: TableKind = "counts" if is_count_table(names) else "samples"
+    cfg = pl.col("config").cast(pl.String)
+    if kind == "counts":
+        per = lf.group_by(cfg).agg(pl.len().alias("prompts"), pl.len().alias("len"), pl.col("samples").max().alias("k"))
+    else:
+        per = (lf.group_by(cfg, pl.col("prompt_id").cast(pl.String)).len().group_by("config")
+               .agg(pl.len().alias("prompts"), pl.col("len").sum(), pl.col("len").max().alias("k")))
+    per = per.collect(engine="streaming").sort("config")
+    models = (sorted(lf.select(pl.col("model").cast(pl.String)).unique().collect(engine="streaming")["model"]
+                     .drop_nulls().to_list()) if "model" in names else [])
+    validate = validate_count_table if kind == "counts" else validate_sample_table
+
+    def load(group: list[str]) -> pl.DataFrame:
+        return validate(lf.filter(cfg.is_in(group)).collect(engine="streaming"))
+
+    return TableBlocks(kind, per["config"].to_list(), int(per["len"].sum()), int(per["k"].max() or 0),
+                       dict(zip(per["config"].to_list(), per["prompts"].to_list())), models, True, load,
+                       _groups(per, max_rows))
+
+
 def read_samples(paths: PathLike | Sequence[PathLike], input_format: str | None = None,
                  import_options: dict | None = None) -> pl.DataFrame:
     """Read and validate a SampleTable from parquet / JSONL / CSV files or shard directories
@@ -134,5 +267,6 @@ def split_by(df: pl.DataFrame, column: str) -> Iterable[tuple[str, pl.DataFrame]
         yield value, df.filter(pl.col(column) == value)
 
 
-__all__ = ["read_table", "read_samples", "read_counts", "to_counts", "write_atomic",
+__all__ = ["BLOCK_ROWS", "LAZY_MIN_ROWS", "TableBlocks", "read_blocks", "read_table", "update_csv_hash", "read_samples", "read_counts",
+           "to_counts", "write_atomic",
            "write_parquet_atomic", "read_metadata", "split_by"]

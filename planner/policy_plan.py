@@ -26,6 +26,7 @@ A plan stores policies, not caps of labeled prompts, so it applies to any prompt
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.io import TableBlocks, update_csv_hash
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.planner.budget import PRICED_UNITS
 from ttsplan.planner.crossfit import (
@@ -46,7 +48,7 @@ from ttsplan.planner.crossfit import (
     objective_cost,
 )
 from ttsplan.planner.option_grid import DEFAULT_ORDERS, OptionGrid, price_grid, score_policies
-from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths, table_hash
+from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths
 from ttsplan.planner.policies import Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
 
@@ -273,11 +275,13 @@ def _priced(table: pl.DataFrame, grid: OptionGrid, units: tuple[str, ...], cost_
     return grid
 
 
-def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *, folds: int = DEFAULT_FOLDS,
-                     orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
-                     pricing: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
+def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | None = None, *,
+                     folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE,
+                     seed: int = 0, pricing: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
     """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc).
 
+    ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (:func:`~ttsplan.features.io.read_blocks`):
+    a table larger than memory, planned a block of whole configurations at a time (the same plan).
     ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt, and
     is needed for an objective in a priced unit (flops, eflops, seconds, usd): each policy is priced per
     prompt at its expected samples (:func:`~ttsplan.planner.option_grid.price_grid`).
@@ -285,6 +289,7 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
     cost_model = None if pricing is None else pricing.cost_model
     objective = objective or Objective.majority()
     priced = (objective.unit,) if objective.unit in PRICED_UNITS else ()
+    blocks = table if isinstance(table, TableBlocks) else None
     problems = []
     if priced and cost_model is None:
         problems.append(f"unit {objective.unit!r} must be priced by a cost model, got no pricing. Pass pricing="
@@ -295,22 +300,42 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
         problems.append(f"orders must be a whole number >= 1, got {orders!r}.")
     if not (isinstance(confidence, float) and 0 < confidence < 1):
         problems.append(f"confidence must be in (0, 1), got {confidence!r}.")
-    if "correct_samples" in table.columns:
+    if (blocks.kind == "counts") if blocks is not None else ("correct_samples" in table.columns):
         problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
                         "stopping and majority vote need answers; pass a SampleTable.")
     if problems:
         raise TtsplanError("plan: " + " ".join(problems))
-    if table.height == 0:
+    if (blocks.rows if blocks is not None else table.height) == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
-    table = split_configs_by_dataset(table)
+    h = hashlib.sha256()
+    out: list[ConfigPolicy] = []
+    total = len(blocks.configs) if blocks is not None else None
+    for b, part in enumerate(blocks if blocks is not None else [table]):
+        part = split_configs_by_dataset(part)
+        update_csv_hash(h, part, header=b == 0)
+        out += _plan_configs(part, objective, priced, cost_model, folds=folds, orders=orders,
+                             confidence=confidence, seed=seed, progress=progress, done=len(out), total=total)
+    notes = [] if pricing is None else [pricing.note()]
+    return PolicyPlan(objective, tuple(out), h.hexdigest()[:16], folds, orders, confidence,
+                      None if cost_model is None else cost_model.model.name,
+                      None if cost_model is None else cost_model.gpu.name, tuple(notes))
+
+
+def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, ...], cost_model: Any, *,
+                  folds: int, orders: int, confidence: float, seed: int, progress: Callable[[str], None] | None,
+                  done: int, total: int | None) -> list[ConfigPolicy]:
+    """One :class:`ConfigPolicy` per configuration of ``table`` (progress counts from ``done`` of ``total``)."""
     datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
+    parts = {key[0]: part for key, part in table.partition_by("config", as_dict=True).items()}  # one pass
+    total = max(total or 0, done + len(datasets))
     out = []
     for i, config in enumerate(sorted(datasets)):
         if progress:
-            progress(f"[{i + 1}/{len(datasets)}] {config}")
-        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n)
+            progress(f"[{done + i + 1}/{total}] {config}")
+        sub = parts[config]
+        grid = score_policies(sub, config, orders=orders, seed=seed, reference_n=objective.reference_n)
         if cost_model is not None:
-            grid = _priced(table, grid, tuple(dict.fromkeys(("seconds", "usd", *priced))), cost_model)
+            grid = _priced(sub, grid, tuple(dict.fromkeys(("seconds", "usd", *priced))), cost_model)
         if objective.kind == "budget":
             cheapest = float(objective_cost(grid, objective.unit).mean(axis=1).min())
             if cheapest > objective.budget + 1e-9:
@@ -330,10 +355,7 @@ def make_policy_plan(table: pl.DataFrame, objective: Objective | None = None, *,
                                 cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
                                 cf.shortfall, grid.uniform_n(cf.accuracy.mean), cf.fold_choices,
                                 secs, usd, cost))
-    notes = [] if pricing is None else [pricing.note()]
-    return PolicyPlan(objective, tuple(out), table_hash(table), folds, orders, confidence,
-                      None if cost_model is None else cost_model.model.name,
-                      None if cost_model is None else cost_model.gpu.name, tuple(notes))
+    return out
 
 
 def read_plan(text: str) -> Any:
