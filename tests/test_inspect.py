@@ -233,3 +233,22 @@ def test_unreadable_logs_and_wrong_options_are_named(tmp_path):
         import_samples("inspect", bad, filter_name="x")
     with pytest.raises(TtsplanError, match=r"lm-eval import must not be given --scorer"):
         import_samples("lm-eval", bad, scorer="match")
+
+
+def test_without_inspect_ai_the_extra_is_named(tmp_path, monkeypatch):
+    import sys
+
+    from ttsplan.integrations import inspect as integration
+
+    log = tmp_path / "x.eval"
+    log.write_bytes(b"zip")
+    monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # import inspect_ai.log now raises ImportError
+    monkeypatch.setitem(sys.modules, "inspect_ai.scorer", None)
+    r = runner.invoke(app, ["import", "inspect", str(log), "--out", str(tmp_path / "s.parquet")])
+    assert r.exit_code == 2 and "pip install 'ttsplan[inspect]'" in r.output and "Traceback" not in r.output
+    integration._inspect.cache_clear()
+    try:
+        with pytest.raises(TtsplanError, match=r"must have inspect-ai installed.*pip install 'ttsplan\[inspect\]'"):
+            maj_at(k=2)
+    finally:
+        integration._inspect.cache_clear()
