@@ -200,6 +200,22 @@ def replay_table_rule(tr: Trajectories, policy: AdaptivePolicy) -> tuple[np.ndar
     return pick(tr.right), first[:, :, 0].mean(axis=0, dtype=float), pick(tr.tokens)
 
 
+def _replay_table_policies(cs: ConfigSamples, perms: Sequence[np.ndarray], policies: Sequence[AdaptivePolicy]
+                           ) -> dict[AdaptivePolicy, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`replay_table_rule` for every policy, one sample order at a time (memory: one order's
+    trajectories), averaged over the orders exactly as :func:`replay_prompts` averages."""
+    sums: dict[AdaptivePolicy, list[np.ndarray]] = {p: [np.zeros(len(cs.prompt_ids)) for _ in range(3)]
+                                                    for p in policies}
+    for perm in perms:
+        for cap in sorted({p.cap for p in policies}):
+            tr = trajectories(cs, [perm], cap)
+            for p in policies:
+                if p.cap == cap:
+                    for total, value in zip(sums[p], replay_table_rule(tr, p)):
+                        total += value
+    return {p: tuple(total / len(perms) for total in sums[p]) for p in policies}
+
+
 def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per prompt, averaged over the sample orders ``perms``: (accuracy, samples, output tokens)."""
@@ -221,7 +237,8 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
     perms = sample_orders(cs, orders, seed, salt=7)
-    traj: dict[int, Trajectories] = {}
+    table_scores = _replay_table_policies(cs, perms, [p for p in cands if p.kind == "adaptive"
+                                                      and p.rule in TABLE_RULES])
     acc, smp, tok = [], [], []
     for p in cands:
         if isinstance(p, FixedPolicy):
@@ -231,10 +248,8 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
             acc.append(maj[p.n - 1])
             smp.append(np.full(len(cs.prompt_ids), float(p.n)))
             tok.append(p.n * mean_tokens)
-        elif p.rule in TABLE_RULES:
-            if p.cap not in traj:
-                traj[p.cap] = trajectories(cs, perms, p.cap)
-            a, n, t = replay_table_rule(traj[p.cap], p)
+        elif p in table_scores:
+            a, n, t = table_scores[p]
         else:
             a, n, t = replay_prompts(cs, p, perms)
         if p.kind == "adaptive":
