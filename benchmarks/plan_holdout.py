@@ -66,11 +66,12 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=16)
     ap.add_argument("--tolerance", type=float, default=0.005)
     ap.add_argument("--margin", type=float, default=None, help="selection margin in standard errors")
+    ap.add_argument("--policies", default="fixed,adaptive", help="candidate families: fixed, adaptive, two-stage")
     args = ap.parse_args()
     kw = {} if args.margin is None else {"margin": args.margin}
     objective = Objective.majority(None, args.tolerance, **kw)
     print(f"load average {os.getloadavg()[0]:.2f}; objective: {objective.describe()}; margin {objective.margin} se; "
-          f"{args.splits} splits, {args.orders} sample orders", flush=True)
+          f"{args.splits} splits, {args.orders} sample orders; candidates {args.policies}", flush=True)
     groups = {"custom": args.files} if args.files else {
         "sc40": [SHARED / "sc40_addsub.parquet", SHARED / "sc40_aqua.parquet"], "default data": [DEFAULT_SAMPLES]}
     overall = []
@@ -81,7 +82,7 @@ def main() -> int:
             print(f"{name}: skipped, missing {', '.join(map(str, missing))}")
             continue
         res = pl.concat([holdout(validate_sample_table(read_samples([f])), objective, repeats=args.splits,
-                                 orders=args.orders).with_columns((pl.lit(f"{f.stem}:") + pl.col("config"))
+                                 orders=args.orders, families=tuple(args.policies.split(","))).with_columns((pl.lit(f"{f.stem}:") + pl.col("config"))
                                                                   .alias("config")) for f in files])
         overall.append(show(name, res))
         print(f"({time.perf_counter() - t0:.0f} s)\n", flush=True)

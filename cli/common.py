@@ -325,3 +325,14 @@ def throttled_progress(verb: str, min_interval_s: float = 0.5) -> Callable[[str]
 
     return show
 
+
+#: ``--policies`` of plan and evaluate: the candidate families (ttsplan.planner.option_grid.FAMILIES)
+POLICIES_HELP = ("Candidate policy families, comma-separated: fixed (majority N), adaptive (stopping rule), "
+                 "two-stage (pilot of K0 samples, then a per-prompt cap). Two-stage is off by default: "
+                 "on held-out prompts it gains less than the noise (docs/planner.md).")
+
+
+def parse_families(text: str) -> tuple[str, ...]:
+    """``--policies`` as a tuple of family names (validated by the planner)."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, err_console, parse_families, user_errors
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table
 from ttsplan.planner.crossfit import Objective
 from ttsplan.planner.evaluate import evaluate, parse_budgets
 from ttsplan.planner.holdout import holdout, summarize
+from ttsplan.planner.option_grid import check_families
 
 HELP = """Score the whole planning pipeline on held-out prompts: per configuration and per split
 (--repeats), split the prompts (seeded), choose the policy from the planning prompts only (as
@@ -43,6 +44,7 @@ def evaluate_command(
     tolerance: Annotated[float, typer.Option(help="Accuracy points below majority@N counted as matching.")] = 0.5,
     folds: Annotated[int, typer.Option(help="Cross-validation folds inside the planning prompts.")] = 5,
     orders: Annotated[int, typer.Option(help="Sample orders replayed per adaptive policy.")] = 16,
+    policies: Annotated[str, typer.Option(help=POLICIES_HELP)] = "fixed,adaptive",
     budgets: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated budgets in "
                                                      "samples per prompt.")] = None,
     pilot: Annotated[int | None, typer.Option(help="Per-prompt allocation planner: pilot samples per test prompt "
@@ -64,14 +66,18 @@ def evaluate_command(
             problems.append(f"--folds must be >= 2 and --orders >= 1, got {folds} and {orders}.")
         if not 0 <= tolerance < 100:
             problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
-        objective = None
+        objective = families = None
         try:
             objective = Objective.parse(target, tolerance / 100.0)
         except TtsplanError as exc:
             problems.append(str(exc))
+        try:
+            families = check_families(parse_families(policies))
+        except TtsplanError as exc:
+            problems.append("--" + str(exc))
         if problems:
             raise TtsplanError(" ".join(problems))
-        _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out)
+        _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out, families)
         return
     table, _ = read_table(files)
     rows = evaluate(table, budgets=parse_budgets(budgets), test_fraction=test_fraction, seed=seed,
@@ -100,10 +106,11 @@ def evaluate_command(
                                    "N+ (cap): uniform never reaches the plan's accuracy within the pool)", columns=cols)
 
 
-def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out) -> None:
+def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out, families) -> None:
     table, _ = read_table(files)
     res = holdout(table, objective, repeats=repeats, test_fraction=test_fraction, seed=seed, folds=folds,
-                  orders=orders, progress=lambda m: err_console.print(f"evaluate {m}", highlight=False))
+                  orders=orders, progress=lambda m: err_console.print(f"evaluate {m}", highlight=False),
+                  families=families)
     if fmt == "json":
         emit({"splits": res.to_dicts(), "summary": summarize(res).to_dicts()}, "json", out)
         return

@@ -5,7 +5,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from ttsplan.cli.common import TableOrJson, emit, err_console, throttled_progress, to_json, user_errors
+from ttsplan.cli.common import (
+    POLICIES_HELP,
+    TableOrJson,
+    emit,
+    err_console,
+    parse_families,
+    throttled_progress,
+    to_json,
+    user_errors,
+)
 from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_blocks, read_table, write_atomic
@@ -13,6 +22,7 @@ from ttsplan.features.tasks import read_prompts
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.budget import PRICED_UNITS, Budget, normalize_unit
 from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.option_grid import check_families
 from ttsplan.planner.pilot_plan import make_pilot_plan
 from ttsplan.planner.plan import make_plan
 from ttsplan.planner.policy_plan import make_policy_plan
@@ -90,6 +100,7 @@ def plan_command(
                                                          "the uncalibrated roofline).")] = None,
     folds: Annotated[int, typer.Option(help="Folds of prompts for cross-validation (>= 2).")] = 5,
     orders: Annotated[int, typer.Option(help="Random sample orders replayed per adaptive policy (>= 1).")] = 16,
+    policies: Annotated[str, typer.Option(help=POLICIES_HELP)] = "fixed,adaptive",
     seed: Annotated[int, typer.Option(help="Seed of the folds, sample orders and bootstrap.")] = 0,
     strategies: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated greedy, "
                                                         "majority, best-of-n, weighted-majority, best-of-majority."
@@ -132,11 +143,16 @@ def plan_command(
         b = Budget.parse(budget, unit) if budget is not None else None
     except TtsplanError as exc:
         problems.append(str(exc))
+    families: tuple[str, ...] = ()
     if not legacy:
         try:
             objective = Objective.parse(target, tolerance / 100.0, None, unit)
         except TtsplanError as exc:
             problems.append(str(exc))
+        try:
+            families = check_families(parse_families(policies))
+        except TtsplanError as exc:
+            problems.append("--" + str(exc))
     if calibration is not None and calibration.lower() != "none" and not Path(calibration).is_file():
         problems.append(f"--calibration must be a calib.json written by `ttsplan calibrate --out` or 'none', got "
                         f"{calibration!r}, which does not exist.")
@@ -182,7 +198,7 @@ def plan_command(
         objective = Objective.within_budget(b.per_prompt_amount(max(table.prompts_per_config.values())), unit)
     plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
                             pricing=pricing_or_none(model, gpu, calibration),
-                            progress=throttled_progress("planning"))
+                            progress=throttled_progress("planning"), families=families)
     if _write_or_json(plan, out, format):
         return
     emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")

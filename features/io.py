@@ -194,9 +194,12 @@ def read_blocks(paths: PathLike | Sequence[PathLike], max_rows: int | None = Non
         return _eager_blocks(table, kind)
     try:
         rows = sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)  # footers only
-        if rows < lazy_min_rows:
-            table, kind = read_table(files)
-            return _eager_blocks(table, kind)
+    except Exception:  # unreadable: the eager reader names every bad file
+        rows = 0
+    if rows < lazy_min_rows:
+        table, kind = read_table(files)
+        return _eager_blocks(table, kind)
+    try:
         lf = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
         names = lf.collect_schema().names()
     except Exception as exc:  # polars raises many types for malformed input

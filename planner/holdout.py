@@ -17,7 +17,7 @@ reaches the same accuracy on those held-out prompts.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -25,7 +25,7 @@ import polars as pl
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.planner.crossfit import DEFAULT_CONFIDENCE, DEFAULT_FOLDS, Objective, bootstrap_estimate, crossfit
-from ttsplan.planner.option_grid import DEFAULT_ORDERS, OptionGrid, score_policies
+from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families, score_policies
 
 
 def _split_rows(grid: OptionGrid, rng: np.random.Generator, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +65,10 @@ def score_split(grid: OptionGrid, plan_rows: np.ndarray, test_rows: np.ndarray, 
 
 def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats: int = 1, test_fraction: float = 0.5,
             seed: int = 0, folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS,
-            confidence: float = DEFAULT_CONFIDENCE, progress: Callable[[str], None] | None = None) -> pl.DataFrame:
-    """One row per (configuration, split): predicted vs realized accuracy and samples (see the module doc)."""
+            confidence: float = DEFAULT_CONFIDENCE, progress: Callable[[str], None] | None = None,
+            families: Sequence[str] = DEFAULT_FAMILIES) -> pl.DataFrame:
+    """One row per (configuration, split): predicted vs realized accuracy and samples (see the module doc);
+    ``families`` the candidate families, as in :func:`~ttsplan.planner.policy_plan.make_policy_plan`."""
     problems = []
     if not (isinstance(repeats, int) and repeats >= 1):
         problems.append(f"repeats must be a whole number >= 1, got {repeats!r}.")
@@ -74,6 +76,10 @@ def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats:
         problems.append(f"test_fraction must be in (0, 1), got {test_fraction!r}. Try 0.5.")
     if "correct_samples" in table.columns:
         problems.append("evaluate needs a sample table (answers per sample), got a count table.")
+    try:
+        families = check_families(families)
+    except TtsplanError as exc:
+        problems.append(str(exc))
     if problems:
         raise TtsplanError("evaluate: " + " ".join(problems))
     if table.height == 0:
@@ -85,7 +91,8 @@ def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats:
     for c, config in enumerate(configs):
         if progress:
             progress(f"[{c + 1}/{len(configs)}] {config}")
-        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n)
+        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n,
+                              families=families)
         rng = np.random.default_rng([seed, c, 17])
         for r in range(repeats):
             plan_rows, test_rows = _split_rows(grid, rng, test_fraction)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
-from ttsplan.features.errors import TtsplanError
+from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
 from ttsplan.planner.replay import ConfigSamples, order_outcomes, prepare, sample_orders
@@ -52,7 +52,15 @@ ADAPTIVE_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "horizon": (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995),
     "beta": (0.8, 0.85, 0.9, 0.95, 0.97, 0.99),
     "regret": (0.8, 0.9, 0.94, 0.96, 0.97, 0.98, 0.986, 0.99, 0.994, 0.996, 0.998),
+    "pilot": (0.9, 0.95, 0.98, 0.99),
 }
+#: candidate families: fixed N, adaptive stopping (the :data:`RULES`), two-stage (a pilot of K0 samples,
+#: then a per-prompt cap from the pilot's agreement: the ``pilot`` rule at each K0 of :data:`PILOT_K0`)
+FAMILIES: tuple[str, ...] = ("fixed", "adaptive", "two-stage")
+#: the default candidates. Two-stage policies are opt-in: on the sc40 tables and the default data they
+#: change the held-out figures by less than their noise and make planning ~7x slower (docs/planner.md).
+DEFAULT_FAMILIES: tuple[str, ...] = ("fixed", "adaptive")
+PILOT_K0: tuple[int, ...] = (2, 4)
 DEFAULT_ORDERS = 16
 #: adaptive rule families among the default candidates. ``regret`` replaced ``horizon``: on held-out
 #: prompts (benchmarks/plan_holdout.py) it saves more samples at an equal or smaller accuracy drop
@@ -117,12 +125,31 @@ def _config_table(table: pl.DataFrame, config: str) -> tuple[pl.DataFrame, int]:
 FIXED_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 
 
-def _candidates(n_max: int, rules: Sequence[str] = RULES, extra_n: Sequence[int] = ()) -> list[Policy]:
-    fixed = {*(g for g in FIXED_GRID if g < n_max), n_max, *(n for n in extra_n if 1 <= n <= n_max)}
+def check_families(families: Sequence[str]) -> tuple[str, ...]:
+    """The candidate families, validated (names from :data:`FAMILIES`, at least one)."""
+    fam = tuple(dict.fromkeys(str(f).strip() for f in families if str(f).strip()))
+    bad = [f for f in fam if f not in FAMILIES]
+    if bad or not fam:
+        hint = did_you_mean(bad[0], FAMILIES) if bad else ""
+        raise TtsplanError(f"policies must be among {', '.join(FAMILIES)}, got {', '.join(bad) or 'none'}.{hint} "
+                           "Try --policies fixed,adaptive.")
+    return fam
+
+
+def _candidates(n_max: int, rules: Sequence[str] = RULES, extra_n: Sequence[int] = (),
+                families: Sequence[str] = DEFAULT_FAMILIES) -> list[Policy]:
+    """Candidates of ``families``; the majority N of ``extra_n`` (an objective's reference) always included."""
+    fixed = {*(n for n in extra_n if 1 <= n <= n_max)}
+    if "fixed" in families:
+        fixed |= {*(g for g in FIXED_GRID if g < n_max), n_max}
     out: list[Policy] = [FixedPolicy("majority", n) for n in sorted(fixed)]
-    for rule in rules:
-        if not RULE_CLASSES[rule].uses_horizon or n_max <= HORIZON_MAX_N:
-            out += [AdaptivePolicy(rule, t, 1, n_max) for t in ADAPTIVE_THRESHOLDS[rule]]
+    if "adaptive" in families:
+        for rule in rules:
+            if not RULE_CLASSES[rule].uses_horizon or n_max <= HORIZON_MAX_N:
+                out += [AdaptivePolicy(rule, t, 1, n_max) for t in ADAPTIVE_THRESHOLDS[rule]]
+    if "two-stage" in families and n_max <= HORIZON_MAX_N:
+        out += [AdaptivePolicy("pilot", t, k0, n_max) for k0 in PILOT_K0 if k0 < n_max
+                for t in ADAPTIVE_THRESHOLDS["pilot"]]
     return out
 
 
@@ -225,14 +252,18 @@ def replay_prompts(cs: ConfigSamples, policy: AdaptivePolicy, perms: Sequence[np
 
 
 def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_ORDERS, seed: int = 0,
-                   policies: Sequence[Policy] | None = None, reference_n: int | None = None) -> OptionGrid:
-    """Score every candidate policy on every prompt (default: majority N on :data:`FIXED_GRID` up to n_max,
-    plus ``reference_n`` — the objective's majority@N, which must be a candidate — and the adaptive grid)."""
+                   policies: Sequence[Policy] | None = None, reference_n: int | None = None,
+                   families: Sequence[str] = DEFAULT_FAMILIES) -> OptionGrid:
+    """Score every candidate policy on every prompt (default: the candidates of ``families`` — majority N
+    on :data:`FIXED_GRID` up to n_max, the adaptive grid, two-stage policies if asked — plus
+    ``reference_n``, the objective's majority@N, which must be a candidate)."""
     if not (isinstance(orders, int) and orders >= 1):
         raise TtsplanError(f"orders must be a whole number >= 1, got {orders!r}.")
+    families = check_families(families)
     sub, n_max = _config_table(table, config)
     (cs,) = prepare(sub, with_rewards=False)
-    cands = list(policies) if policies is not None else _candidates(n_max, extra_n=(reference_n or n_max,))
+    cands = (list(policies) if policies is not None
+             else _candidates(n_max, extra_n=(reference_n or n_max,), families=families))
     maj = (prompt_curves(sub, "maj", range(1, n_max + 1)).sort(["prompt_id", "k"])
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
@@ -283,5 +314,6 @@ def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
     return replace(grid, costs={**grid.costs, unit: cost})
 
 
-__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_ORDERS", "TABLE_RULES", "OptionGrid", "Trajectories", "price_grid",
+__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_FAMILIES", "DEFAULT_ORDERS", "FAMILIES", "PILOT_K0", "TABLE_RULES",
+           "check_families", "OptionGrid", "Trajectories", "price_grid",
            "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]

@@ -29,7 +29,7 @@ from ttsplan.features.errors import TtsplanError, did_you_mean
 #: strategies a fixed policy can run and the planner can score exactly on a labeled table
 FIXED_STRATEGIES: tuple[str, ...] = ("majority",)
 #: stopping rules an adaptive policy can use (all need only answers, no rewards)
-ADAPTIVE_RULES: tuple[str, ...] = ("horizon", "beta", "regret")
+ADAPTIVE_RULES: tuple[str, ...] = ("horizon", "beta", "regret", "pilot")
 
 
 def _is_int(x: Any) -> bool:
@@ -104,7 +104,14 @@ class AdaptivePolicy:
     def max_samples(self) -> int:
         return self.cap
 
+    @property
+    def two_stage(self) -> bool:
+        """A pilot of ``min_n`` samples, then a per-prompt cap from the pilot's agreement (the ``pilot`` rule)."""
+        return self.rule == "pilot"
+
     def describe(self) -> str:
+        if self.two_stage:
+            return f"two-stage {self.strategy} (pilot {self.min_n}, then per-prompt cap at {self.threshold:g}, N ≤ {self.cap})"
         return f"adaptive {self.strategy} ({self.rule} ≥ {self.threshold:g}, N {self.min_n}–{self.cap})"
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -47,7 +47,14 @@ from ttsplan.planner.crossfit import (
     crossfit,
     objective_cost,
 )
-from ttsplan.planner.option_grid import DEFAULT_ORDERS, OptionGrid, price_grid, score_policies
+from ttsplan.planner.option_grid import (
+    DEFAULT_FAMILIES,
+    DEFAULT_ORDERS,
+    OptionGrid,
+    check_families,
+    price_grid,
+    score_policies,
+)
 from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths
 from ttsplan.planner.policies import Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
@@ -277,8 +284,12 @@ def _priced(table: pl.DataFrame, grid: OptionGrid, units: tuple[str, ...], cost_
 
 def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | None = None, *,
                      folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE,
-                     seed: int = 0, pricing: Any = None, progress: Callable[[str], None] | None = None) -> PolicyPlan:
+                     seed: int = 0, pricing: Any = None, progress: Callable[[str], None] | None = None,
+                     families: Sequence[str] = DEFAULT_FAMILIES) -> PolicyPlan:
     """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc).
+
+    ``families``: the candidate families (:data:`~ttsplan.planner.option_grid.FAMILIES`: fixed, adaptive,
+    two-stage; default fixed and adaptive).
 
     ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (:func:`~ttsplan.features.io.read_blocks`):
     a table larger than memory, planned a block of whole configurations at a time (the same plan).
@@ -303,6 +314,10 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
     if (blocks.kind == "counts") if blocks is not None else ("correct_samples" in table.columns):
         problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
                         "stopping and majority vote need answers; pass a SampleTable.")
+    try:
+        families = check_families(families)
+    except TtsplanError as exc:
+        problems.append(str(exc))
     if problems:
         raise TtsplanError("plan: " + " ".join(problems))
     if (blocks.rows if blocks is not None else table.height) == 0:
@@ -314,7 +329,8 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
         part = split_configs_by_dataset(part)
         update_csv_hash(h, part, header=b == 0)
         out += _plan_configs(part, objective, priced, cost_model, folds=folds, orders=orders,
-                             confidence=confidence, seed=seed, progress=progress, done=len(out), total=total)
+                             confidence=confidence, seed=seed, progress=progress, done=len(out), total=total,
+                             families=families)
     notes = [] if pricing is None else [pricing.note()]
     return PolicyPlan(objective, tuple(out), h.hexdigest()[:16], folds, orders, confidence,
                       None if cost_model is None else cost_model.model.name,
@@ -323,7 +339,7 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
 
 def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, ...], cost_model: Any, *,
                   folds: int, orders: int, confidence: float, seed: int, progress: Callable[[str], None] | None,
-                  done: int, total: int | None) -> list[ConfigPolicy]:
+                  done: int, total: int | None, families: tuple[str, ...]) -> list[ConfigPolicy]:
     """One :class:`ConfigPolicy` per configuration of ``table`` (progress counts from ``done`` of ``total``)."""
     datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
     parts = {key[0]: part for key, part in table.partition_by("config", as_dict=True).items()}  # one pass
@@ -333,7 +349,8 @@ def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, 
         if progress:
             progress(f"[{done + i + 1}/{total}] {config}")
         sub = parts[config]
-        grid = score_policies(sub, config, orders=orders, seed=seed, reference_n=objective.reference_n)
+        grid = score_policies(sub, config, orders=orders, seed=seed, reference_n=objective.reference_n,
+                              families=families)
         if cost_model is not None:
             grid = _priced(sub, grid, tuple(dict.fromkeys(("seconds", "usd", *priced))), cost_model)
         if objective.kind == "budget":

@@ -314,6 +314,41 @@ def test_cli_priced_budget_gives_a_policy_plan_and_needs_a_model(tmp_path: Path)
     assert r.exit_code == 2 and "--unit seconds must be priced for a model" in r.output and not out2.exists()
 
 
+# -- two-stage policies ------------------------------------------------------------------------------
+def test_two_stage_policies_are_candidates_on_request_and_run(default_half, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ttsplan.planner.option_grid import check_families
+
+    plan_part, held = default_half
+    config = plan_part["config"][0]
+    grid = score_policies(plan_part, config, orders=2, families=("two-stage",))
+    kinds = {p.describe().split()[0] for p in grid.policies}
+    assert kinds == {"majority", "two-stage"}                     # the reference majority@N_max stays
+    assert [p for p in grid.policies if p.kind == "fixed"] == [FixedPolicy("majority", grid.n_max)]
+    assert grid.accuracy.shape[0] == len(grid.policies)
+    default = score_policies(plan_part, config, orders=2)
+    assert not any(getattr(p, "two_stage", False) for p in default.policies)
+    with pytest.raises(TtsplanError, match='Did you mean "two-stage"'):
+        check_families(["two-stag"])
+    two = AdaptivePolicy("pilot", 0.95, 4, grid.n_max)
+    assert two.describe().startswith("two-stage majority (pilot 4") and policy_from_dict(two.to_dict()) == two
+    plan = make_policy_plan(plan_part, orders=2)
+    plan = replace(plan, configs=(replace(plan.configs[0], policy=two),))
+    (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
+    held.write_parquet(rec := tmp_path / "held.parquet")
+    ids = sorted(held["prompt_id"].unique().to_list())
+    (prompts := tmp_path / "prompts.jsonl").write_text("".join(
+        json.dumps({"id": i, "prompt": f"q {i}", "answer": "x", "kind": "short"}) + "\n" for i in ids))
+    r = runner.invoke(app, ["run", str(plan_file), "--prompts", str(prompts), "--engine", "replay", "--model",
+                            str(rec), "--out", str(tmp_path / "run"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert 4 <= summary["mean_samples"] <= grid.n_max          # every prompt gets its pilot of 4, none passes the cap
+    r = runner.invoke(app, ["plan", "--policies", "fixed,bogus", "--out", str(tmp_path / "never.json")])
+    assert r.exit_code == 2 and "--policies must be among" in r.output and not (tmp_path / "never.json").exists()
+
+
 # -- per-prompt plans for new prompts from an unlabeled pilot ----------------------------------------
 def test_pilot_file_plans_new_unlabeled_prompts_and_refuses_others(default_half, tmp_path: Path) -> None:
     lab, held = default_half
