@@ -56,7 +56,7 @@ from ttsplan.planner.option_grid import (
     score_policies,
 )
 from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths
-from ttsplan.planner.policies import Policy, policy_from_dict
+from ttsplan.planner.policies import FixedPolicy, Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
 
 POLICY_SCHEMA_VERSION = 2
@@ -206,7 +206,7 @@ class PolicyPlan:
                    "accuracy (cv) [90%]": f"{a.mean:.3f} [{a.low:.3f}, {a.high:.3f}]",
                    f"majority@{c.reference_n}": f"{c.reference_accuracy.mean:.3f}",
                    "samples/prompt": f"{c.samples.mean:.2f} [{c.samples.low:.2f}, {c.samples.high:.2f}]",
-                   "tokens/prompt": f"{c.output_tokens.mean:,.0f}",
+                   "tokens/prompt": f"{c.output_tokens.mean:,.0f}" if c.output_tokens.mean > 0 else "n/a",
                    f"saves vs maj@{c.n_max}": f"{c.savings_vs_max:.2f}x",
                    "uniform N, same acc": "–" if c.uniform_n is None else
                    f"N={c.uniform_n} ({c.savings_vs_uniform:.2f}x)"}
@@ -230,6 +230,17 @@ class PolicyPlan:
                              "ci_low": e.low, "ci_high": e.high})
         return pl.DataFrame(rows, schema={"config": pl.String, "policy": pl.String, "quantity": pl.String,
                                           "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
+
+    def _unconfirmed(self, c: ConfigPolicy) -> str:
+        """A warning when the cross-validated shortfall exceeds the tolerance the savings claim rests on."""
+        o = self.objective
+        if o.kind != "target" or o.target is not None or c.policy == FixedPolicy("majority", c.reference_n):
+            return ""
+        if c.shortfall.mean <= o.tolerance + 1e-12:
+            return ""
+        return (f"; WARNING: the cross-validated shortfall exceeds the {o.tolerance * 100:g} pt tolerance, so the "
+                f"match is not confirmed on these {c.n_prompts} prompts (label more prompts, or use "
+                f"majority@{c.reference_n})")
 
     def describe(self) -> str:
         """The lines users read first: per task, what the plan saves at matched accuracy."""
@@ -258,7 +269,8 @@ class PolicyPlan:
                          + ("" if c.reference_n == c.n_max else f"majority@{c.reference_n} ")
                          + f"{c.reference_accuracy.mean:.3f}, "
                          f"shortfall {c.shortfall.mean * 100:+.2f} pt){uni}"
-                         + ("" if c.objective_met else "; objective NOT met, closest policy shown"))
+                         + ("" if c.objective_met else "; objective NOT met, closest policy shown")
+                         + self._unconfirmed(c))
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 

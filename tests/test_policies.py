@@ -314,6 +314,19 @@ def test_cli_priced_budget_gives_a_policy_plan_and_needs_a_model(tmp_path: Path)
     assert r.exit_code == 2 and "--unit seconds must be priced for a model" in r.output and not out2.exists()
 
 
+def test_savings_line_warns_when_the_cross_validated_shortfall_exceeds_the_tolerance() -> None:
+    t = validate_sample_table(read_samples([DEFAULT_SAMPLES])).filter(
+        pl.col("config").is_in(["gemma3-270m/larger/3shot/T0.5", "gemma3-270m/first_letter/3shot/T0.5"]))
+    plan = make_policy_plan(t)
+    by = {c.config: c for c in plan.configs}
+    text = plan.describe()
+    for config, c in by.items():
+        line = next(x for x in text.splitlines() if x.split(": ", 1)[-1].startswith(config))
+        assert ("WARNING" in line) == (c.shortfall.mean > plan.objective.tolerance), line
+    assert by["gemma3-270m/larger/3shot/T0.5"].shortfall.mean > 0.005          # this one is not confirmed
+    assert by["gemma3-270m/first_letter/3shot/T0.5"].shortfall.mean <= 0.005  # this one is
+
+
 # -- two-stage policies ------------------------------------------------------------------------------
 def test_two_stage_policies_are_candidates_on_request_and_run(default_half, tmp_path: Path) -> None:
     from dataclasses import replace
