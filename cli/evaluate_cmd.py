@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, err_console, parse_families, user_errors
+from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, parse_families, throttled_progress, user_errors
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.io import read_table
+from ttsplan.features.io import read_blocks, read_table
 from ttsplan.planner.crossfit import Objective
 from ttsplan.planner.evaluate import evaluate, parse_budgets
 from ttsplan.planner.holdout import holdout, summarize
@@ -107,9 +107,9 @@ def evaluate_command(
 
 
 def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out, families) -> None:
-    table, _ = read_table(files)
+    table = read_blocks(files)  # a table larger than memory is evaluated a block of whole configurations at a time
     res = holdout(table, objective, repeats=repeats, test_fraction=test_fraction, seed=seed, folds=folds,
-                  orders=orders, progress=lambda m: err_console.print(f"evaluate {m}", highlight=False),
+                  orders=orders, progress=throttled_progress("evaluate"),
                   families=families)
     if fmt == "json":
         emit({"splits": res.to_dicts(), "summary": summarize(res).to_dicts()}, "json", out)

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import TableBlocks
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.planner.crossfit import DEFAULT_CONFIDENCE, DEFAULT_FOLDS, Objective, bootstrap_estimate, crossfit
 from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families, score_policies
@@ -63,18 +64,20 @@ def score_split(grid: OptionGrid, plan_rows: np.ndarray, test_rows: np.ndarray, 
             "baseline_predicted_accuracy": float(grid.majority[-1, plan_rows].mean())}
 
 
-def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats: int = 1, test_fraction: float = 0.5,
-            seed: int = 0, folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS,
+def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = None, *, repeats: int = 1,
+            test_fraction: float = 0.5, seed: int = 0, folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS,
             confidence: float = DEFAULT_CONFIDENCE, progress: Callable[[str], None] | None = None,
             families: Sequence[str] = DEFAULT_FAMILIES) -> pl.DataFrame:
     """One row per (configuration, split): predicted vs realized accuracy and samples (see the module doc);
-    ``families`` the candidate families, as in :func:`~ttsplan.planner.policy_plan.make_policy_plan`."""
+    ``families`` the candidate families, as in :func:`~ttsplan.planner.policy_plan.make_policy_plan`.
+    ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (a table larger than memory; the same rows)."""
+    blocks = table if isinstance(table, TableBlocks) else None
     problems = []
     if not (isinstance(repeats, int) and repeats >= 1):
         problems.append(f"repeats must be a whole number >= 1, got {repeats!r}.")
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         problems.append(f"test_fraction must be in (0, 1), got {test_fraction!r}. Try 0.5.")
-    if "correct_samples" in table.columns:
+    if (blocks.kind == "counts") if blocks is not None else ("correct_samples" in table.columns):
         problems.append("evaluate needs a sample table (answers per sample), got a count table.")
     try:
         families = check_families(families)
@@ -82,22 +85,26 @@ def holdout(table: pl.DataFrame, objective: Objective | None = None, *, repeats:
         problems.append(str(exc))
     if problems:
         raise TtsplanError("evaluate: " + " ".join(problems))
-    if table.height == 0:
+    if (blocks.rows if blocks is not None else table.height) == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     objective = objective or Objective.majority()
-    table = split_configs_by_dataset(table)
     rows = []
-    configs = sorted(table["config"].unique().to_list())
-    for c, config in enumerate(configs):
-        if progress:
-            progress(f"[{c + 1}/{len(configs)}] {config}")
-        grid = score_policies(table, config, orders=orders, seed=seed, reference_n=objective.reference_n,
-                              families=families)
-        rng = np.random.default_rng([seed, c, 17])
-        for r in range(repeats):
-            plan_rows, test_rows = _split_rows(grid, rng, test_fraction)
-            rows.append({"split": r, **score_split(grid, plan_rows, test_rows, objective, folds=folds,
-                                                   confidence=confidence, seed=seed + r)})
+    c = 0
+    for part in blocks if blocks is not None else [table]:
+        part = split_configs_by_dataset(part)
+        parts = {key[0]: sub for key, sub in part.partition_by("config", as_dict=True).items()}
+        total = max(len(blocks.configs) if blocks is not None else 0, c + len(parts))
+        for config in sorted(parts):
+            if progress:
+                progress(f"[{c + 1}/{total}] {config}")
+            grid = score_policies(parts[config], config, orders=orders, seed=seed,
+                                  reference_n=objective.reference_n, families=families)
+            rng = np.random.default_rng([seed, c, 17])
+            for r in range(repeats):
+                plan_rows, test_rows = _split_rows(grid, rng, test_fraction)
+                rows.append({"split": r, **score_split(grid, plan_rows, test_rows, objective, folds=folds,
+                                                       confidence=confidence, seed=seed + r)})
+            c += 1
     return pl.DataFrame(rows)
 
 

@@ -45,7 +45,8 @@ def test_blocks_concatenate_to_the_eager_table(shards: Path) -> None:
 def test_cli_gives_the_same_output_lazily(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commands = [["curves", str(shards), "--metric", "pass", "--metric", "maj", "--k", "1,4,16", "-f", "json"],
                 ["features", str(shards), "-f", "json"],
-                ["plan", str(shards), "--orders", "2", "-f", "json"]]
+                ["plan", str(shards), "--orders", "2", "-f", "json"],
+                ["evaluate", str(shards), "--orders", "2", "-f", "json"]]
     eager = [runner.invoke(app, c) for c in commands]
     monkeypatch.setattr(io, "LAZY_MIN_ROWS", 0)
     monkeypatch.setattr(io, "BLOCK_ROWS", 5000)
