@@ -40,7 +40,7 @@ def report_command(
     files: Annotated[list[Path] | None, typer.Argument(
         help="Labeled sample or count tables (default: the embedded data/default_samples.parquet).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the figures, figures.json and "
-                                                          "index.html.")] = Path("report"),
+                                                          "index.html.")] = Path("ttsplan-report"),
     model: Annotated[str | None, typer.Option(help="Model for eFLOPs, seconds and dollars (catalog name or spec "
                                                    "file; default: the table's model if in the catalog).")] = None,
     gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
@@ -137,6 +137,9 @@ def out_dir_problems(out: Path) -> list[str]:
     if out.exists() and not out.is_dir():
         return [(f"--out must be a directory (or a path to create), got {str(out)!r} which is a file. "
                  "Pick another --out or remove the file.")]
+    if (out / "__init__.py").exists():
+        return [(f"--out must not be a Python package, got {str(out)!r} which holds __init__.py (writing the "
+                 "figures there would mix them into source code). Pick another --out, e.g. ttsplan-report/.")]
     probe = out
     while not probe.exists():
         if probe.parent == probe:

@@ -262,3 +262,12 @@ def test_import_stays_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_report_refuses_to_write_into_a_python_package(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    r = CliRunner().invoke(app, ["report", "--out", str(pkg)])
+    assert r.exit_code == 2 and "must not be a Python package" in r.output
+    assert sorted(p.name for p in pkg.iterdir()) == ["__init__.py"]
