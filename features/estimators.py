@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 from scipy.special import gammaln
 
+from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.schema import has_values
 
@@ -669,7 +670,7 @@ def bootstrap_mean_ci(values: np.ndarray, n_boot: int, seed: int, confidence: fl
 
 
 def curves(table: pl.DataFrame, metrics: Sequence[str] = METRICS, ks: Sequence[int] = DEFAULT_KS,
-           n_boot: int = 200, seed: int = 0, confidence: float = 0.95, kind: str | None = None,
+           n_boot: int = 200, seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE, kind: str | None = None,
            workers: int | None = None) -> pl.DataFrame:
     """Per-config accuracy-vs-k curves with bootstrap-over-prompts CIs.
 

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from ttsplan.features.defaults import DEFAULT_GPU, DEFAULT_SERVING_ENGINE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.fitting.specs import GpuSpec, ModelSpec, get_gpu_spec, get_model_spec
 from ttsplan.fitting.strategy_registry import STRATEGIES, resolve_strategy_name
@@ -453,10 +454,10 @@ class CostModel:
     """
 
     model: ModelSpec | str
-    gpu: GpuSpec | str = "H100"
+    gpu: GpuSpec | str = DEFAULT_GPU
     calibration: Any = None
     usd_per_hour: float | None = None
-    engine: str = "vllm"
+    engine: str = DEFAULT_SERVING_ENGINE
     tp: int = 1
     dtype: str = "bf16"
     verifier: ModelSpec | str | None = None

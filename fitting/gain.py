@@ -43,6 +43,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sstats
 
+from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.features.schema import has_values
@@ -369,7 +370,7 @@ class ValidationResult:
     kendall: float
     mae: float
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    confidence: float = 0.95
+    confidence: float = DEFAULT_CI_CONFIDENCE
 
     def summary(self) -> pl.DataFrame:
         rows = [{"scheme": self.scheme, "metric": m, "estimate": v, "ci_low": self.intervals.get(m, (None, None))[0],
@@ -384,7 +385,7 @@ class ValidationResult:
 
 def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], groups: Sequence[str] | None = None,
                    alpha: float = 1.0, features: str | Sequence[str] | None = None, n_boot: int = 1000,
-                   seed: int = 0, confidence: float = 0.95) -> ValidationResult:
+                   seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE) -> ValidationResult:
     """Leave-one-group-out predictions (LOCO when ``groups`` is None) scored by ρ, τ, MAE.
 
     Intervals: percentile bootstrap over configurations of the (actual, predicted) pairs.
@@ -457,7 +458,8 @@ def select_curve_law(X: pl.DataFrame, y: Sequence[float], candidates: Sequence[s
 
 def curve_cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str],
                          groups: Sequence[str] | None = None, candidates: Sequence[str] = CURVE_CANDIDATES,
-                         n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> ValidationResult:
+                         n_boot: int = 1000, seed: int = 0,
+                         confidence: float = DEFAULT_CI_CONFIDENCE) -> ValidationResult:
     """The curve predictor scored leave-one-group-out (LOCO when ``groups`` is None): for every held-out
     group the law is chosen by :func:`select_curve_law` on the other configurations only, and the held-out
     configurations get that law's extrapolated gain (their own curve; nothing is fitted across
@@ -815,7 +817,7 @@ def _usable(data: pl.DataFrame, spec: str | Sequence[str]) -> list[str]:
 
 
 def paired_difference(y: Sequence[float], pred_a: Sequence[float], pred_b: Sequence[float], n_boot: int = 1000,
-                      seed: int = 0, confidence: float = 0.95) -> dict[str, object]:
+                      seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE) -> dict[str, object]:
     """Spearman ρ and MAE of predictions ``a`` minus those of ``b`` against the same ``y``, with percentile
     intervals from one bootstrap over configurations shared by both (paired).
 
@@ -943,7 +945,7 @@ def _predictor_cv(method: str, data: pl.DataFrame, y: np.ndarray, configs: list[
 
 def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
                k_features: int | str | None = None, alpha: float = 1.0, n_boot: int = 1000, n_boot_stability: int = 200,
-               seed: int = 0, confidence: float = 0.95, method: str = "ridge") -> dict:
+               seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE, method: str = "ridge") -> dict:
     """Everything ``ttsplan fit`` reports: dataset (features and target on disjoint samples) → the predictor
     (``method="ridge"``: ridge on ``features``; ``"curve"``: each configuration's own target@j curve over
     j ≤ k extrapolated to n, the law chosen inside the training folds, :func:`curve_cross_validate`) scored

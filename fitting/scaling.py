@@ -41,6 +41,7 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 from threadpoolctl import threadpool_limits
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import pass_at_k, prompt_curves
 from ttsplan.features.schema import has_values
@@ -76,7 +77,7 @@ class ScalingFit:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
         if self.k_max < 1 or self.n_prompts < 1:
@@ -175,7 +176,7 @@ class BetaLaw:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def fit(self, n: np.ndarray, c: np.ndarray) -> ScalingFit:
         if self.use not in ("posterior", "prior"):
@@ -257,7 +258,7 @@ class PerProblemPowerLaw:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def fit(self, n: np.ndarray, c: np.ndarray) -> ScalingFit:
         if self.form not in ("neglog_pass", "neglog_fail"):
@@ -295,7 +296,7 @@ class PooledBetaLaw:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def fit(self, n: np.ndarray, c: np.ndarray) -> ScalingFit:
         return self.fit_groups([(n, c)])[0]
@@ -342,7 +343,7 @@ class AggregatePowerLaw:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def fit(self, n: np.ndarray, c: np.ndarray) -> ScalingFit:
         n, c = _check_counts(n, c)
@@ -365,7 +366,7 @@ class MajoritySaturatingLaw:
     max_ratio: float = 100.0
     n_boot: int = 100
     seed: int = 0
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def fit(self, ks: Sequence[int], values: np.ndarray) -> ScalingFit:
         ks_arr = np.asarray(ks, dtype=float)
@@ -645,7 +646,8 @@ def _centred_interval(boots: np.ndarray, point: float, confidence: float) -> tup
 
 
 def bootstrap_pass_interval(law: str, groups: Sequence[tuple[np.ndarray, np.ndarray]], predict_k: int,
-                            points: Sequence[float], n_boot: int = 200, seed: int = 0, confidence: float = 0.9,
+                            points: Sequence[float], n_boot: int = 200, seed: int = 0,
+                            confidence: float = DEFAULT_CONFIDENCE,
                             resample: str = "prompts") -> list[tuple[float, float, int]]:
     """Bootstrap interval for pass@``predict_k`` of ``law`` on each ``(n, c)`` group.
 
@@ -742,7 +744,7 @@ class PassExtrapolation:
     per_law: pl.DataFrame
     selected: pl.DataFrame
     selections: dict[str, LawSelection]
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
 
     def summary(self) -> pl.DataFrame:
         """MAE per law and of the selected law, with the selected intervals' coverage and mean width."""
@@ -789,7 +791,7 @@ def _option_problems(fit_k: int, min_fit_k: int, predict_k: int, n_boot: int, co
 
 
 def extrapolate_pass(counts: pl.DataFrame, fit_k: int, predict_k: int, laws: Sequence[str] = LAWS,
-                     seed: int = 0, n_boot: int = 200, select: bool = True, confidence: float = 0.9,
+                     seed: int = 0, n_boot: int = 200, select: bool = True, confidence: float = DEFAULT_CONFIDENCE,
                      validation_draws: int = 10, resample: str = "prompts") -> PassExtrapolation:
     """Extrapolate pass@``predict_k`` from ``fit_k`` samples per prompt, choose the law, give intervals.
 
@@ -1043,7 +1045,7 @@ _URN_PARAMS = ("alpha", "beta", "theta_correct", "theta_wrong", "gamma_null")
 
 
 def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int = 0, n_boot: int = 200,
-                    confidence: float = 0.9, resample: str = "prompts", sims: int = 100) -> pl.DataFrame:
+                    confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts", sims: int = 100) -> pl.DataFrame:
     """maj@``predict_k`` extrapolated from ``fit_k`` samples per prompt, with a prediction interval.
 
     Per config, each prompt's samples are put in a seeded random order; the first ``fit_k`` are the

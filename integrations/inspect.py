@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import maj_at_k, pass_at_k
 
@@ -76,7 +77,8 @@ def _estimates(metric: str, samples: list[list[Vote]], k: int) -> np.ndarray:
     return maj_at_k([_signature(s) for s in samples], [k], workers=1)[:, 0]
 
 
-def epoch_estimate(metric: str, votes: Sequence[Vote], k: int, n_boot: int = 200, confidence: float = 0.95,
+def epoch_estimate(metric: str, votes: Sequence[Vote], k: int, n_boot: int = 200,
+                   confidence: float = DEFAULT_CI_CONFIDENCE,
                    seed: int = 0) -> dict[str, Any]:
     """maj@k or pass@k of one sample's epochs (``votes`` = (answer or None, correct) per epoch), with a
     percentile bootstrap interval over the epochs.
@@ -157,17 +159,17 @@ def _inspect() -> dict[str, Any]:
         return reduce
 
     @score_reducer(name="ttsplan/maj_at")
-    def maj_at_reducer(k: int, n_boot: int = 200, confidence: float = 0.95, seed: int = 0,
+    def maj_at_reducer(k: int, n_boot: int = 200, confidence: float = DEFAULT_CI_CONFIDENCE, seed: int = 0,
                        value: float = 1.0) -> Callable:
         return reducer("maj", k, n_boot, confidence, seed, value)
 
     @score_reducer(name="ttsplan/pass_at")
-    def pass_at_reducer(k: int, n_boot: int = 200, confidence: float = 0.95, seed: int = 0,
+    def pass_at_reducer(k: int, n_boot: int = 200, confidence: float = DEFAULT_CI_CONFIDENCE, seed: int = 0,
                         value: float = 1.0) -> Callable:
         return reducer("pass", k, n_boot, confidence, seed, value)
 
     @metric(name="ttsplan/epochs_interval")
-    def epochs_interval_metric(confidence: float = 0.95) -> Callable:
+    def epochs_interval_metric(confidence: float = DEFAULT_CI_CONFIDENCE) -> Callable:
         def calc(scores: list[Any]) -> dict[str, float]:
             reps = [s.score.metadata["bootstrap"] for s in scores
                     if (s.score.metadata or {}).get("bootstrap") and not math.isnan(float(to_float(s.score.value)))]
@@ -183,7 +185,8 @@ def _inspect() -> dict[str, Any]:
     return {"maj": maj_at_reducer, "pass": pass_at_reducer, "interval": epochs_interval_metric}
 
 
-def maj_at(k: int, n_boot: int = 200, confidence: float = 0.95, seed: int = 0, value: float = 1.0) -> Any:
+def maj_at(k: int, n_boot: int = 200, confidence: float = DEFAULT_CI_CONFIDENCE, seed: int = 0,
+           value: float = 1.0) -> Any:
     """inspect-ai reducer: exact majority-vote accuracy of k of the sample's epochs, with a bootstrap
     interval over epochs in the score's metadata. ``value``: the ``value_to_float`` at or above which an
     epoch is correct. Use as ``Epochs(8, maj_at(k=4))``."""
@@ -191,14 +194,15 @@ def maj_at(k: int, n_boot: int = 200, confidence: float = 0.95, seed: int = 0, v
     return _inspect()["maj"](k=k, n_boot=n_boot, confidence=confidence, seed=seed, value=value)
 
 
-def pass_at(k: int, n_boot: int = 200, confidence: float = 0.95, seed: int = 0, value: float = 1.0) -> Any:
+def pass_at(k: int, n_boot: int = 200, confidence: float = DEFAULT_CI_CONFIDENCE, seed: int = 0,
+            value: float = 1.0) -> Any:
     """inspect-ai reducer: exact pass@k (at least one correct among k of the sample's epochs), with a
     bootstrap interval over epochs in the score's metadata. Use as ``Epochs(8, pass_at(k=4))``."""
     _check(k, n_boot, confidence)
     return _inspect()["pass"](k=k, n_boot=n_boot, confidence=confidence, seed=seed, value=value)
 
 
-def epochs_interval(confidence: float = 0.95) -> Any:
+def epochs_interval(confidence: float = DEFAULT_CI_CONFIDENCE) -> Any:
     """inspect-ai metric: percentile interval of the task's mean from the reducers' epoch resamples
     (resample b of every sample, averaged, for each b), as ``{"ci_low", "ci_high"}``."""
     if not 0 < confidence < 1:

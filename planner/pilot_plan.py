@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.fitting.success import DegenerateDataWarning
@@ -51,7 +52,7 @@ def _min_k(table: pl.DataFrame) -> int:
 
 def make_pilot_plan(labeled: pl.DataFrame, pilot: pl.DataFrame, budget: Budget | None = None, *,
                     strategies: str | Sequence[str] | None = None, prompts: Sequence[Any] | None = None,
-                    confidence: float = 0.9, seed: int = 0) -> Plan:
+                    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Plan:
     """Plan the pilot table's prompts (see the module doc); ``budget`` in samples (default max(8, K0 + 1)/prompt)."""
     if "correct_samples" in labeled.columns or "correct_samples" in pilot.columns:
         raise TtsplanError("--pilot-file needs sample tables (answers per sample), got a count table. Pass the "

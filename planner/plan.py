@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE, DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.features.schema import has_values
@@ -383,10 +384,10 @@ def resolve_cost_model(model: str | None, gpu: str | None, calibration: Any = No
     calibration by default on H100; ``calibration="none"`` for the plain roofline)."""
     if model is None:
         return None
-    return Pricing(model, gpu or "H100", calibration).cost_model
+    return Pricing(model, gpu or DEFAULT_GPU, calibration).cost_model
 
 
-def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed: int = 0,
+def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
                      labeled: pl.DataFrame | None = None) -> Any:
     """Posteriors for every prompt of ``table`` from its first ``k0`` samples, labels hidden.
 
@@ -423,7 +424,7 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = 0.9, seed
                             mu1, mu0, sigma, confidence=confidence, source="pilot")
 
 
-def fit_success(table: pl.DataFrame, pilot: int | None = None, confidence: float = 0.9) -> Any:
+def fit_success(table: pl.DataFrame, pilot: int | None = None, confidence: float = DEFAULT_CONFIDENCE) -> Any:
     """The planner's per-prompt success model: :class:`ttsplan.fitting.success.PromptPosteriors` from the labeled
     ``table`` (``pilot`` = k0: from k0 unlabeled pilot samples per prompt, :func:`pilot_posteriors`);
     degenerate configurations are handled quietly (their notes stay on the posteriors)."""
@@ -453,7 +454,7 @@ class _Prepared:
 
 def prepare(table: pl.DataFrame, unit: str, strategies: Sequence[str] | str | None = None,
             grid: Sequence[int] = DEFAULT_GRID, cost_model: Any = None, pilot: int | None = None,
-            confidence: float = 0.9, batch_prompts: int = 64, posteriors: Any = None,
+            confidence: float = DEFAULT_CONFIDENCE, batch_prompts: int = 64, posteriors: Any = None,
             calibrate: tuple[pl.DataFrame, Any, int] | None = None) -> _Prepared:
     """Fit the success model and build accuracy (mean/low/high) and cost arrays, prompts × strategies × grid.
 
@@ -654,9 +655,9 @@ def default_budget(unit: str = "samples") -> Budget:
 
 
 def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | None = None,
-              strategies: Sequence[str] | str | None = None, model: str | None = None, gpu: str | None = "H100",
+              strategies: Sequence[str] | str | None = None, model: str | None = None, gpu: str | None = DEFAULT_GPU,
               pilot: int | None = None, risk_averse: bool = False, grid: Sequence[int] = DEFAULT_GRID,
-              confidence: float = 0.9, batch_prompts: int = 64, calibrate: bool = True,
+              confidence: float = DEFAULT_CONFIDENCE, batch_prompts: int = 64, calibrate: bool = True,
               calibration: Any = None, extrapolate: bool = False) -> Plan:
     """Plan every configuration of ``table`` under ``budget`` (see the module docstring).
 
@@ -722,7 +723,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     if cost_model is None:
         notes.append("no --model given: seconds and dollars are not priced (pass --model, e.g. gemma-3-270m)")
     else:
-        notes.append(Pricing(model, gpu or "H100", calibration).note())
+        notes.append(Pricing(model, gpu or DEFAULT_GPU, calibration).note())
     return Plan(budget=budget, mode="pilot" if pilot else "per-prompt",
                 strategies=tuple(s.name for s in prep.strategies), grid=tuple(prep.grid),
                 configs=tuple(cfg_plans), allocations=tuple(allocs), recommended_config=best,

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ttsplan.data import H100_CALIBRATION
+from ttsplan.features.defaults import DEFAULT_GPU, DEFAULT_SERVING_ENGINE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.fitting.cost import CostModel
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 
-DEFAULT_GPU = "H100"
-DEFAULT_ENGINE = "vllm"
+DEFAULT_ENGINE = DEFAULT_SERVING_ENGINE
 #: GPU name -> calibration shipped with the package
 SHIPPED: dict[str, Path] = {"H100": H100_CALIBRATION}
 
