@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
+from ttsplan.cli.options import TableOrJsonOpt
 from ttsplan.fitting.calibration import Calibrator, check_overlap
 
 
@@ -55,7 +56,7 @@ def calibrate(
     trees: int = typer.Option(60, "--trees", min=0,
                               help="Extremely randomized trees fitted on the residual TTFT log error per (GPU, "
                                    "engine), inside every validation fold; 0 = ridge correction only."),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
+    fmt: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
     """Calibrate the serving cost model on measured TTFT/TPOT, validate it out of sample, and score transfer.
 

@@ -8,6 +8,8 @@ import polars as pl
 import typer
 
 from ttsplan.cli.common import Format, check_ranges, emit, err_console, parse_int_list, user_errors
+from ttsplan.cli.options import ConfidenceOpt, FormatOpt, OutFileOpt
+from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import curves
 from ttsplan.features.io import read_blocks
@@ -44,10 +46,10 @@ def curves_command(
     k: Annotated[str, typer.Option(help="Comma-separated k grid (at most the samples recorded per prompt; the "
                                         "default grid stops there).")] = DEFAULT_K,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over prompts (0: no CI).")] = 200,
-    confidence: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    confidence: ConfidenceOpt = DEFAULT_CI_CONFIDENCE,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
+    format: FormatOpt = Format.table,
+    out: OutFileOpt = None,
 ) -> None:
     ks = parse_int_list(k, "--k")  # checked (and bounded) before reading anything
     check_ranges(("--bootstrap", bootstrap, bootstrap >= 0, "be >= 0 (0: no interval)"),

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, parse_int_list, user_errors
+from ttsplan.cli.options import GpuOpt, TableOrJsonOpt
+from ttsplan.features.defaults import DEFAULT_GPU, DEFAULT_SERVING_ENGINE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.fitting.cost import CostModel
 
@@ -26,7 +28,7 @@ KEYS = ("n", "params", "tokens", "generated_tokens", "verifier_tokens", "flops",
 def estimate(
     model: str = typer.Option(..., "--model", help="Catalog name or HF id (Qwen/Qwen3-8B), or a config.json / "
                                                    ".toml spec file."),
-    gpu: str = typer.Option("H100", "--gpu", help="H100, H200, A100, L40S, B200, RTX4090, or a JSON/TOML spec."),
+    gpu: GpuOpt = DEFAULT_GPU,
     strategy: str = typer.Option("majority", "--strategy",
                                  help="greedy, majority, pass@n, best-of-n, weighted-majority, best-of-majority, "
                                       "beam-search."),
@@ -38,7 +40,7 @@ def estimate(
     batch_prompts: int = typer.Option(1, "--batch-prompts",
                                       help="Prompts decoded together (1 = latency mode, more = throughput mode)."),
     calibration: Path = typer.Option(None, "--calibration", help="calib.json written by `ttsplan calibrate --out`."),
-    engine: str = typer.Option("vllm", "--engine", help="Engine whose calibration to use (vllm, sglang, trtllm)."),
+    engine: str = typer.Option(DEFAULT_SERVING_ENGINE, "--engine", help="Engine whose calibration to use (vllm, sglang, trtllm)."),
     tp: int = typer.Option(1, "--tp", help="GPUs per model replica (tensor parallel)."),
     dtype: str = typer.Option("bf16", "--dtype", help="Compute dtype for the peak FLOP/s (bf16, fp8, ...)."),
     usd_per_hour: float = typer.Option(None, "--usd-per-hour", help="Override the GPU's default $/hour."),
@@ -46,7 +48,7 @@ def estimate(
     no_prefix_caching: bool = typer.Option(False, "--no-prefix-caching", help="Prefill the prompt N times."),
     length_distribution: LengthDist = typer.Option(LengthDist.fixed, "--length-distribution",
                                                    help="Spread of sample lengths (early finishers leave the batch)."),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
+    fmt: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
     """Estimate FLOPs, bytes moved, Kinetics eFLOPs, KV cache, latency and dollars of a workload.
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, parse_families, throttled_progress, user_errors
+from ttsplan.cli.options import OutFileOpt, TableOrJsonOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_blocks, read_table
 from ttsplan.planner.crossfit import Objective
@@ -51,8 +52,8 @@ def evaluate_command(
                                                    "(K0, default 4).")] = None,
     strategies: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: strategies to plan with."
                                                    )] = None,
-    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
-    out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
+    format: TableOrJsonOpt = TableOrJson.table,
+    out: OutFileOpt = None,
 ) -> None:
     fmt = getattr(format, "value", format)
     legacy = budgets is not None or pilot is not None or strategies is not None

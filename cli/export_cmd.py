@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.options import SummaryFormatOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.importers.batch_requests import build_batch_requests, replay_responses, write_jsonl
 from ttsplan.features.io import read_samples
@@ -118,7 +119,7 @@ def export_command(
     replay: Annotated[Path | None, typer.Option(help="Recorded SampleTable to answer the requests from "
                                                      "(dry run).")] = None,
     replay_out: Annotated[Path | None, typer.Option(help="Where --replay writes the responses (.jsonl).")] = None,
-    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format of the summary.")] = TableOrJson.table,
+    format: SummaryFormatOpt = TableOrJson.table,
 ) -> None:
     from collections import Counter
 

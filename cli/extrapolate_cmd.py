@@ -15,6 +15,8 @@ from ttsplan.cli.common import (
     print_warnings,
     user_errors,
 )
+from ttsplan.cli.options import ConfidenceOpt, OutFileOpt, TableOrJsonOpt
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import read_counts, read_samples
 from ttsplan.fitting.scaling import ALL_LAWS, LAWS, extrapolate_maj, extrapolate_pass
@@ -49,7 +51,7 @@ def _mean(values: list) -> float | None:
 
 
 def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str, seed: int, n_boot: int,
-                       metric: str = "pass", confidence: float = 0.9, resample: str = "prompts") -> dict:
+                       metric: str = "pass", confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts") -> dict:
     """pass: :func:`ttsplan.fitting.scaling.extrapolate_pass` on the counts (sample tables are collapsed);
     maj: :func:`ttsplan.fitting.scaling.extrapolate_maj` on a sample table."""
     if metric == "maj":
@@ -115,12 +117,12 @@ def extrapolate(
                                                    "'all' and pooled_beta (fitted jointly over the table's configs)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the subsample, the validation draws and the bootstrap."),
     n_boot: int = typer.Option(100, "--n-boot", help="Bootstrap replicates for the intervals (0: none)."),
-    confidence: float = typer.Option(0.9, "--confidence", help="Interval level."),
+    confidence: ConfidenceOpt = DEFAULT_CONFIDENCE,
     resample: Resample = typer.Option(Resample.prompts, "--resample",
                                       help="prompts: resample prompts; both: also each prompt's samples (counts "
                                            "their noise twice, wider)."),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json."),
-    out: Path = typer.Option(None, "--out", help="Write the output here instead of stdout."),
+    fmt: TableOrJsonOpt = TableOrJson.table,
+    out: OutFileOpt = None,
 ) -> None:
     """Extrapolate pass@k (or maj@k) from a small subsample, with intervals, and measure the error.
 

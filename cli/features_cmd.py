@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ttsplan.cli.common import Format, emit, err_console, user_errors
+from ttsplan.cli.options import FormatOpt, OutFileOpt
 import polars as pl
 
 from ttsplan.features.io import read_blocks
@@ -35,8 +36,8 @@ class Level(str, Enum):
 def features_command(
     files: Annotated[list[Path], typer.Argument(help="Sample or count tables (.parquet/.jsonl/.csv or shard dirs).")],
     level: Annotated[Level, typer.Option(help="One row per prompt or per configuration.")] = Level.config,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    out: Annotated[Path | None, typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
+    format: FormatOpt = Format.table,
+    out: OutFileOpt = None,
 ) -> None:
     blocks = read_blocks(files)  # a table larger than memory is read a block of whole configurations at a time
     frames = []

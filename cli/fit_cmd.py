@@ -18,6 +18,7 @@ from ttsplan.cli.common import (
     to_json,
     user_errors,
 )
+from ttsplan.cli.options import TableOrJsonOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_table, to_counts, write_atomic
 from ttsplan.features.schema import validate_count_table
@@ -159,7 +160,7 @@ def fit(
     alpha: float = typer.Option(1.0, "--alpha", help="Ridge penalty on standardized coefficients."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates for the intervals (>= 1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (bootstrap; the hypergeometric split of count tables)."),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", help="table or json on stdout."),
+    fmt: TableOrJsonOpt = TableOrJson.table,
     out: Path = typer.Option(None, "--out", help="Also write the fitted model and report as JSON here."),
 ) -> None:
     """Fit a gain predictor and score it leave-one-config-out and leave-one-dataset-out, beside baselines.

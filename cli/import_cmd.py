@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, print_warnings, user_errors
+from ttsplan.cli.options import SummaryFormatOpt
 from ttsplan.features.importers import import_to_parquet, normalize_format, parse_mapping
 
 HELP = """Import repeated-sampling outputs that already exist into a validated SampleTable (parquet),
@@ -65,7 +66,7 @@ def import_command(
                                              "tasks.")] = "exact_match",
     scorer: Annotated[str | None, typer.Option(help="inspect: which logged scorer labels the samples "
                                                     "(default: the first).")] = None,
-    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format of the summary.")] = TableOrJson.table,
+    format: SummaryFormatOpt = TableOrJson.table,
 ) -> None:
     name = normalize_format(fmt)
     with warnings.catch_warnings(record=True) as caught:

@@ -15,7 +15,9 @@ from ttsplan.cli.common import (
     to_json,
     user_errors,
 )
+from ttsplan.cli.options import GpuOpt, TableOrJsonOpt
 from ttsplan.data import DEFAULT_SAMPLES
+from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_blocks, read_table, write_atomic
 from ttsplan.features.tasks import read_prompts
@@ -58,7 +60,7 @@ Example:
     ttsplan plan ../shared/data/samples/sc40_addsub.parquet --target majority@40 --tolerance 0.5 --out plan.json
     ttsplan plan runs.parquet --target 0.85 --model Qwen3-8B --gpu H100
     ttsplan plan runs.parquet --budget 6/prompt
-    ttsplan plan --budget 0.00002/prompt --unit usd
+    ttsplan plan --budget 0.0000007/prompt --unit usd
 """
 
 
@@ -94,7 +96,7 @@ def plan_command(
                                       )] = "samples",
     model: Annotated[str | None, typer.Option(help="Model to price seconds and dollars (catalog name or "
                                                    "config file).")] = None,
-    gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
+    gpu: GpuOpt = DEFAULT_GPU,
     calibration: Annotated[str | None, typer.Option(help="calib.json from `ttsplan calibrate --out`, or 'none' "
                                                          "(default: the shipped H100 calibration on H100, else "
                                                          "the uncalibrated roofline).")] = None,
@@ -120,7 +122,7 @@ def plan_command(
     per_prompt: Annotated[bool, typer.Option("--per-prompt", help="The per-prompt allocation planner (plan schema "
                                                                   "1; in-sample figures).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the plan JSON here (atomically).")] = None,
-    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
+    format: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
     unit = normalize_unit(unit)
     legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse

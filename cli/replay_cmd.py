@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, user_errors
+from ttsplan.cli.options import OutFileOpt, TableOrJsonOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_samples
 from ttsplan.planner.replay import COLUMNS, replay, sweep
@@ -25,8 +26,8 @@ def replay_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the sample orders."),
     do_sweep: bool = typer.Option(False, "--sweep", help="Trace accuracy vs mean samples over the rule's threshold grid."),
     thresholds: str = typer.Option(None, "--thresholds", help="Comma-separated grid for --sweep (default: the rule's)."),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="table or json."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the output to this file instead of stdout."),
+    fmt: TableOrJsonOpt = TableOrJson.table,
+    out: OutFileOpt = None,
 ) -> None:
     """Replay a stopping rule over recorded samples vs fixed self-consistency on all of them.
 

@@ -12,8 +12,10 @@ import typer
 from rich.markup import escape
 
 from ttsplan.cli.common import TableOrJson, emit, err_console, user_errors
+from ttsplan.cli.options import GpuOpt
 from ttsplan.cli.plan_cmd import _model_from_table
 from ttsplan.data import DEFAULT_SAMPLES
+from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import read_table
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
@@ -43,7 +45,7 @@ def report_command(
                                                           "index.html.")] = Path("ttsplan-report"),
     model: Annotated[str | None, typer.Option(help="Model for eFLOPs, seconds and dollars (catalog name or spec "
                                                    "file; default: the table's model if in the catalog).")] = None,
-    gpu: Annotated[str, typer.Option(help="GPU for pricing.")] = "H100",
+    gpu: GpuOpt = DEFAULT_GPU,
     plan: Annotated[Path | None, typer.Option(help="Use this plan JSON (from `ttsplan plan --out`) instead of "
                                                    "planning with the default budget.")] = None,
     figures: Annotated[str | None, typer.Option(help="Comma-separated subset of: curves, frontier, allocation, "

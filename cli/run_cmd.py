@@ -9,6 +9,21 @@ from pathlib import Path
 import typer
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
 from ttsplan.cli.engines import build_engine
+from ttsplan.cli.options import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    ChatOpt,
+    DeviceOpt,
+    ExtraBodyOpt,
+    MaxNewTokensOpt,
+    NoTextOpt,
+    RewardOpt,
+    SamplingSeedOpt,
+    StopOpt,
+    TableOrJsonOpt,
+    TemperatureOpt,
+    TopPOpt,
+)
 from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.sampler import SamplerConfig
@@ -48,29 +63,26 @@ def run_cmd(
     min_n: int | None = typer.Option(None, "--min-n", min=1, help="fewest samples per prompt (default: the rule's)"),
     max_samples: int | None = typer.Option(None, "--max-samples", min=0, help="global budget: total samples"),
     config: str | None = typer.Option(None, "--config", help="plan configuration to run (default: recommended)"),
-    base_url: str | None = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8080"),
-    api_key_env: str | None = typer.Option(None, "--api-key-env", help="openai: env variable with the API key"),
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     model: str | None = typer.Option(None, "--model", help="hf: model (default gemma3-270m); vllm: model; openai: "
                                         "served model name (default: the only one); replay: a recorded SampleTable"),
-    chat: bool = typer.Option(False, "--chat", help="openai: use /v1/chat/completions"),
+    chat: ChatOpt = False,
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="openai: requests in flight"),
     top_logprobs: int = typer.Option(5, "--top-logprobs", min=-1, max=20, help="openai: top-k logprobs per token (-1: none; llama.cpp is much faster without; "
                                      "they feed the entropy estimate)"),
-    extra_body: str | None = typer.Option(None, "--extra-body", help="openai: JSON merged into every request, "
-                                             'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for llama.cpp'),
-    temperature: float = typer.Option(0.7, "--temperature"),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens"),
-    seed: int = typer.Option(0, "--seed"),
+    extra_body: ExtraBodyOpt = None,
+    temperature: TemperatureOpt = 0.7,
+    top_p: TopPOpt = 1.0,
+    max_new_tokens: MaxNewTokensOpt = 32,
+    seed: SamplingSeedOpt = 0,
     shots: int = typer.Option(0, "--shots", min=0, help="few-shot examples (task families or problem files)"),
-    stop: str | None = typer.Option(None, "--stop", help=r"stop string, escapes allowed (default '\n' for "
-                                       "tasks:, none for files)"),
-    reward: str = typer.Option("self_certainty", "--reward", help="self_certainty | mean_logprob (openai: "
-                               "mean_logprob only)"),
+    stop: StopOpt = None,
+    reward: RewardOpt = "self_certainty",
     batch: int = typer.Option(8, "--batch", min=1, help="hf/vllm: samples per model batch"),
-    device: str = typer.Option("cpu", "--device", help="hf engine device"),
-    no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
+    device: DeviceOpt = "cpu",
+    no_text: NoTextOpt = False,
+    fmt: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
 
     check_ranges(("--max-samples", max_samples, max_samples is None or max_samples >= 1,

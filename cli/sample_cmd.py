@@ -12,6 +12,21 @@ from typing import Optional
 import typer
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
 from ttsplan.cli.engines import EngineFactory, build_engine, split_base_urls
+from ttsplan.cli.options import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    ChatOpt,
+    DeviceOpt,
+    ExtraBodyOpt,
+    MaxNewTokensOpt,
+    NoTextOpt,
+    RewardOpt,
+    SamplingSeedOpt,
+    StopOpt,
+    TableOrJsonOpt,
+    TemperatureOpt,
+    TopPOpt,
+)
 from ttsplan.cli.prompts import load_prompts, stop_strings
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.sampler import (
@@ -64,28 +79,26 @@ def sample(
     model: Optional[str] = typer.Option(None, "--model", help="hf: 'gemma3-270m' (default) or a local model "
                                         "directory; vllm: a model name/path; replay: a recorded SampleTable."),
     k: int = typer.Option(16, "--k", help="samples per prompt"),
-    temperature: float = typer.Option(0.7, "--temperature"),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens"),
-    seed: int = typer.Option(0, "--seed"),
+    temperature: TemperatureOpt = 0.7,
+    top_p: TopPOpt = 1.0,
+    max_new_tokens: MaxNewTokensOpt = 32,
+    seed: SamplingSeedOpt = 0,
     out: Path = typer.Option(..., "--out", help="output directory (chunks + run.json)"),
     max_prompts: Optional[int] = typer.Option(None, "--max-prompts", help="use only the first N prompts"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes prompts i, i+n, …"),
     shots: int = typer.Option(0, "--shots", help="few-shot examples (task families or problem files)"),
-    stop: Optional[str] = typer.Option(None, "--stop", help=r"stop string, escapes allowed (default '\n' for "
-                                       "tasks:, none for files)"),
+    stop: StopOpt = None,
     batch_prompts: int = typer.Option(2, "--batch-prompts", help="prompts per batch (each with all k samples)"),
     config: Optional[str] = typer.Option(None, "--config", help="config label (replay: which recorded config)"),
-    reward: str = typer.Option("self_certainty", "--reward", help="self_certainty | mean_logprob"),
-    device: str = typer.Option("cpu", "--device", help="hf engine device (cpu, cuda)"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8080"),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="openai: env variable with the API key"),
-    chat: bool = typer.Option(False, "--chat", help="openai: use /v1/chat/completions"),
+    reward: RewardOpt = "self_certainty",
+    device: DeviceOpt = "cpu",
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    chat: ChatOpt = False,
     concurrency: int = typer.Option(8, "--concurrency", help="openai: requests in flight"),
     top_logprobs: int = typer.Option(5, "--top-logprobs", help="openai: top-k logprobs per token (-1: none; llama.cpp is much faster without)"),
-    extra_body: Optional[str] = typer.Option(None, "--extra-body", help="openai: JSON merged into every request, "
-                                             'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for llama.cpp'),
-    no_text: bool = typer.Option(False, "--no-text", help="do not store completion text"),
+    extra_body: ExtraBodyOpt = None,
+    no_text: NoTextOpt = False,
     ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
                                       help="sample on a Ray cluster (extra 'ray'): local (start one here), auto "
                                       "(the one running here), or HOST:PORT / ray://HOST:PORT of its head"),
@@ -93,7 +106,7 @@ def sample(
                                               "one per CPU of the cluster; one per GPU for vllm or --device cuda)"),
     ray_data: bool = typer.Option(False, "--ray-data", help="--engine vllm --ray: go through Ray Data's LLM API "
                                   "(vLLMEngineProcessorConfig, one vLLM engine per GPU worker)"),
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format"),
+    fmt: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
 
     check_sample_options(engine=engine, model=model, k=k, temperature=temperature, top_p=top_p,
