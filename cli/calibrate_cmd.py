@@ -95,24 +95,7 @@ def calibrate(
             csv, progress=lambda done, total: bar.update(task, completed=done, total=total))
         test = cal.evaluate(evaluate) if evaluate is not None else None
     print_warnings(caught)
-    overall = cal.overall()
-    data = cal.to_dict()
-    dense = [m for m in cal.metrics_ if not m["moe"]]
-    report: dict[str, Any] = {
-        **overall,
-        "rows": int(sum(m["rows"] for m in dense)),
-        "validation": cal.validation_,
-        "moe": cal.overall(moe=True) | {"rows": int(sum(m["rows"] for m in cal.metrics_ if m["moe"]))},
-        "groups": cal.metrics_,
-        "physics": [{k: v for k, v in p.items() if k != "intervals"} | {"ci95": p["intervals"]}
-                    for p in data["physics"]],
-        "params": [{"gpu": e["gpu"], "engine": e["engine"], **({"model": e["model"]} if "model" in e else {}),
-                    "estimates": e["params"], "ci95": e["intervals"]} for e in data["entries"]],
-        "skipped": cal.skipped_,
-    }
-    if test is not None:
-        report.update({"test_rows": test["rows"], **{k: v for k, v in test.items() if k.startswith("test_")},
-                       "test_groups": test["groups"], "test_skipped": test["skipped"]})
+    report = cal.report(test)
     if out is not None:
         cal.save(out)
         err_console.print(f"wrote {out}")
@@ -122,9 +105,9 @@ def calibrate(
     logo = any(m.get("logo_mape_ttft") is not None for m in cal.metrics_)
     rows = [{"gpu": m["gpu"], "engine": m["engine"], "model": m.get("model", m["models"]), "rows": m["rows"],
              **_mape_row(m, logo, not no_loo)} for m in cal.metrics_]
-    if len(dense) > 1:
+    if sum(not m["moe"] for m in cal.metrics_) > 1:
         rows.append({"gpu": "all", "engine": "all", "model": "(dense, row-weighted)", "rows": report["rows"],
-                     **_mape_row(overall, logo, not no_loo)})
+                     **_mape_row(cal.overall(), logo, not no_loo)})
     if no_loo:
         title = ("calibration MAPE % in sample (fit: the deployed calibration — its trees interpolate, so TTFT fit "
                  "means nothing; phys_fit: shared physics alone; naive: uncalibrated roofline; drop --no-loo for "
@@ -139,7 +122,7 @@ def calibrate(
              "t_fixed_ms": p["params"]["t_fixed_s"] * 1e3, "t_allreduce_us": p["params"]["t_allreduce_s"] * 1e6,
              "t_request_ms": p["params"]["t_request_s"] * 1e3, "gamma": p["params"]["prefill_interference"],
              "beta": p["params"]["prefill_queue"], "kappa": p["params"]["kv_memory_fraction"],
-             "w": p["params"]["prefill_wait"]} for p in data["physics"]]
+             "w": p["params"]["prefill_wait"]} for p in report["physics"]]
     emit(phys, "table", title="shared physics per engine (fractions of the GPU spec; '*' = pooled, for engines "
                               "never calibrated)")
     if test is not None:

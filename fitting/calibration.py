@@ -716,6 +716,31 @@ class Calibrator:
                 "overall": self.overall(), "overall_moe": self.overall(moe=True),
                 "validation": getattr(self, "validation_", {}), "skipped": self.skipped_}
 
+    def report(self, test: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What ``ttsplan calibrate --format json`` prints: the dense-model MAPEs (:meth:`overall`) and their
+        ``rows``, the ``validation`` folds, the MoE figures, per-group ``groups``, the shared ``physics`` and
+        per-group ``params`` with 95% intervals (``ci95``), the ``skipped`` rows, and, given ``test`` (the
+        output of :meth:`evaluate` on other rows), its ``test_*`` figures."""
+        self._check()
+        data = self.to_dict()
+        dense = [m for m in self.metrics_ if not m["moe"]]
+        report: dict[str, Any] = {
+            **self.overall(),
+            "rows": int(sum(m["rows"] for m in dense)),
+            "validation": self.validation_,
+            "moe": self.overall(moe=True) | {"rows": int(sum(m["rows"] for m in self.metrics_ if m["moe"]))},
+            "groups": self.metrics_,
+            "physics": [{k: v for k, v in p.items() if k != "intervals"} | {"ci95": p["intervals"]}
+                        for p in data["physics"]],
+            "params": [{"gpu": e["gpu"], "engine": e["engine"], **({"model": e["model"]} if "model" in e else {}),
+                        "estimates": e["params"], "ci95": e["intervals"]} for e in data["entries"]],
+            "skipped": self.skipped_,
+        }
+        if test is not None:
+            report.update({"test_rows": test["rows"], **{k: v for k, v in test.items() if k.startswith("test_")},
+                           "test_groups": test["groups"], "test_skipped": test["skipped"]})
+        return report
+
     def save(self, path: str | Path) -> None:
         """Write the calibration JSON (read back by ``CostModel(calibration=path)``)."""
         write_atomic(Path(path), json.dumps(self.to_dict(), indent=1, default=_nan_none) + "\n")
