@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
-from ttsplan.cli.engines import build_engine
+from ttsplan.cli.engines import build_engine, openai_settings
 from ttsplan.cli.options import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
@@ -106,8 +106,9 @@ def run_cmd(
     stops = stop_strings(stop, is_tasks)
     if base_url is not None and engine != "openai":
         raise TtsplanError(f"--base-url must go with --engine openai, got --engine {engine}.")
-    eng = build_engine(engine, model, config=config, device=device, base_url=base_url, api_key_env=api_key_env,
-                       chat=chat, concurrency=concurrency, top_logprobs=top_logprobs, extra_body=extra_body)
+    settings = openai_settings(engine, base_url, api_key_env=api_key_env, chat=chat, concurrency=concurrency,
+                               top_logprobs=top_logprobs, extra_body=extra_body)
+    eng = build_engine(engine, model, config=config, device=device, openai=settings)
     cfg = SamplerConfig(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                         stop=stops, reward=reward, keep_text=not no_text)
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 from ttsplan.cli.common import TableOrJson, check_ranges, emit, err_console, user_errors
-from ttsplan.cli.engines import EngineFactory, build_engine, split_base_urls
+from ttsplan.cli.engines import EngineFactory, build_engine, openai_settings, split_base_urls
 from ttsplan.cli.options import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
@@ -118,13 +118,15 @@ def sample(
     plist, is_tasks = load_prompts(prompts, shots, seed)
     stops = stop_strings(stop, is_tasks)
     urls = split_base_urls(base_url)
-    options = {"config": config, "device": device, "api_key_env": api_key_env, "chat": chat,
-               "concurrency": concurrency, "top_logprobs": top_logprobs, "extra_body": extra_body}
+    options: dict = {"config": config, "device": device, "openai": None}
     eng = None
     if not ray_data:
-        eng = build_engine(engine, model, base_url=urls[0] if urls else base_url, **options)
+        settings = openai_settings(engine, urls[0] if urls else base_url, api_key_env=api_key_env, chat=chat,
+                                   concurrency=concurrency, top_logprobs=top_logprobs, extra_body=extra_body)
+        options["openai"] = settings
+        eng = build_engine(engine, model, **options)
         for url in urls[1:]:  # --ray: every server answers before any work
-            build_engine(engine, model, base_url=url, **options)
+            build_engine(engine, model, **{**options, "openai": settings.with_url(url) if settings else None})
     model_name = eng.model_name if eng is not None else str(model)
     label = config or (f"{model_name}/{Path(prompts).stem if not is_tasks else prompts.split(':')[1]}"
                        f"/{shots}shot/T{temperature:g}")

@@ -19,7 +19,7 @@ from ttsplan.features.sampler.base import (
 )
 from ttsplan.features.sampler.hf import HFEngine
 from ttsplan.features.sampler.models import DEFAULT_MODEL, default_model_converted, is_default_model
-from ttsplan.features.sampler.openai import OpenAIEngine
+from ttsplan.features.sampler.openai import OpenAIEngine, OpenAISettings
 from ttsplan.features.sampler.replay import ReplayEngine
 from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.sampler.runner import Progress, ValidationSampler, collect, parse_shard
@@ -125,6 +125,6 @@ def make_engine(name: str, model: str | None = None, **kwargs):
 
 
 __all__ = ["SamplerConfig", "Completion", "Engine", "AsyncEngine", "BatchEngine", "ENGINE_KINDS", "ValidationSampler",
-           "ReplayEngine", "Progress", "collect", "parse_shard", "make_engine", "sample_row", "sample_seed",
+           "ReplayEngine", "OpenAIEngine", "OpenAISettings", "Progress", "collect", "parse_shard", "make_engine", "sample_row", "sample_seed",
            "prompt_seed", "ENGINES", "ENGINE_DEPENDENCIES", "check_engine_dependencies", "dependency_problem",
            "missing_dependencies"]

@@ -52,8 +52,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
@@ -159,6 +159,75 @@ def completion_from_choice(choice: dict, usage: dict | None, n_choices: int, sto
                       token_logprobs=lps, token_entropies=ents)
 
 
+@dataclass(frozen=True)
+class OpenAISettings:
+    """How to reach and drive an OpenAI-compatible server: one frozen value, validated on construction.
+
+    ``base_url`` : server root, with or without the ``/v1`` suffix (``http://127.0.0.1:8080``).
+    ``api_key_env`` : name of the environment variable holding the API key (sent as a Bearer token); it must
+    be set. ``chat`` : ``/v1/chat/completions`` with the prompt as one user message. ``top_logprobs`` : top-k
+    logprobs per step for the entropy estimate (0: token logprobs only; ``None``: ask for none).
+    ``concurrency`` : requests in flight at most. ``n_mode`` : ``auto`` | ``n`` | ``single`` (module doc).
+    ``max_retries``, ``backoff_s``, ``max_backoff_s``, ``timeout_s``, ``connect_timeout_s`` : retry policy
+    and per-request timeouts. ``extra_body`` : server-specific sampling fields merged into every request.
+
+    >>> s = OpenAISettings("http://127.0.0.1:8080/", concurrency=4)
+    >>> s.v1_url, s.concurrency, s.api_key() is None
+    ('http://127.0.0.1:8080/v1', 4, True)
+    >>> OpenAISettings("localhost:8080")
+    Traceback (most recent call last):
+    ...
+    ttsplan.features.errors.TtsplanError: openai engine: --base-url must be an http(s) URL such as http://127.0.0.1:8080, got 'localhost:8080'.
+    """
+
+    base_url: str
+    api_key_env: str | None = None
+    chat: bool = False
+    top_logprobs: int | None = 5
+    concurrency: int = 8
+    n_mode: str = "auto"
+    max_retries: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            problems.append(f"--base-url must be an http(s) URL such as http://127.0.0.1:8080, got {self.base_url!r}.")
+        if self.n_mode not in N_MODES:
+            problems.append(f"n_mode must be one of {', '.join(N_MODES)}, got {self.n_mode!r}.")
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            problems.append(f"concurrency must be an integer >= 1, got {self.concurrency!r}.")
+        top = self.top_logprobs
+        if top is not None and not (isinstance(top, int) and 0 <= top <= 20):
+            problems.append(f"top_logprobs must be an integer in [0, 20] or None, got {self.top_logprobs!r}.")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            problems.append(f"max_retries must be an integer >= 0, got {self.max_retries!r}.")
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            problems.append(f"--api-key-env must name a set environment variable, got {self.api_key_env!r} which "
+                            f"is unset or empty. Export it (export {self.api_key_env}=...) or drop the option.")
+        if problems:
+            raise TtsplanError("openai engine: " + " ".join(problems))
+        object.__setattr__(self, "extra_body", dict(self.extra_body or {}))
+
+    @property
+    def v1_url(self) -> str:
+        """``base_url`` ending in ``/v1``."""
+        root = self.base_url.rstrip("/")
+        return root if root.endswith("/v1") else root + "/v1"
+
+    def api_key(self) -> str | None:
+        """The API key from ``api_key_env`` (``None`` without one)."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def with_url(self, base_url: str) -> OpenAISettings:
+        """The same settings for another server."""
+        return replace(self, base_url=base_url)
+
+
 @dataclass
 class EngineStats:
     """Running totals of an engine (shown on progress bars)."""
@@ -185,70 +254,50 @@ class OpenAIEngine:
 
     Parameters
     ----------
-    base_url : server root, with or without the ``/v1`` suffix (``http://127.0.0.1:8080``).
+    base_url : an :class:`OpenAISettings`, or the server root, with or without the ``/v1`` suffix
+        (``http://127.0.0.1:8080``), the other settings then given as keywords (``options``).
     model : the served model's name; ``None`` takes the only model ``/v1/models`` lists.
-    api_key_env : name of the environment variable holding the API key (sent as a Bearer token).
-    chat : use ``/v1/chat/completions`` with the prompt as one user message.
-    top_logprobs : top-k logprobs per step for the entropy estimate (0: token logprobs only;
-        ``None``: ask for none).
-    concurrency : requests in flight at most. ``n_mode``: ``auto`` | ``n`` | ``single`` (see module doc).
-    max_retries, backoff_s, max_backoff_s, timeout_s : retry policy and per-request timeout.
     vocab_size : the model's vocabulary size, for the entropy upper bound in provenance only.
-    extra_body : server-specific sampling fields merged into every request, e.g. llama.cpp's
-        ``{"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}`` (:data:`LLAMA_CPP_PLAIN`), which turns off
-        its default top-k 40 / min-p 0.05 / repeat penalty 1.1 so it samples like ``hf`` and ``vllm``.
     transport : an ``httpx`` transport (tests use ``httpx.MockTransport``).
+    options : fields of :class:`OpenAISettings` (``api_key_env``, ``chat``, ``top_logprobs``,
+        ``concurrency``, ``n_mode``, the retry policy and timeouts, ``extra_body``), replacing those of
+        ``base_url`` when it is a settings object. ``extra_body`` e.g. llama.cpp's
+        ``{"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}`` (:data:`LLAMA_CPP_PLAIN`) turns off its
+        default top-k 40 / min-p 0.05 / repeat penalty 1.1 so it samples like ``hf`` and ``vllm``.
     """
 
     name = "openai"
     kind = "async"
 
-    def __init__(self, base_url: str, model: str | None = None, *, api_key_env: str | None = None,
-                 chat: bool = False, top_logprobs: int | None = 5, concurrency: int = 8, n_mode: str = "auto",
-                 max_retries: int = 5, backoff_s: float = 0.5, max_backoff_s: float = 8.0,
-                 timeout_s: float = 120.0, connect_timeout_s: float = 5.0, vocab_size: int | None = None,
-                 extra_body: dict | None = None, transport: Any = None):
-        problems = []
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            problems.append(f"--base-url must be an http(s) URL such as http://127.0.0.1:8080, got {base_url!r}.")
-        if n_mode not in N_MODES:
-            problems.append(f"n_mode must be one of {', '.join(N_MODES)}, got {n_mode!r}.")
-        if not isinstance(concurrency, int) or concurrency < 1:
-            problems.append(f"concurrency must be an integer >= 1, got {concurrency!r}.")
-        if top_logprobs is not None and not (isinstance(top_logprobs, int) and 0 <= top_logprobs <= 20):
-            problems.append(f"top_logprobs must be an integer in [0, 20] or None, got {top_logprobs!r}.")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            problems.append(f"max_retries must be an integer >= 0, got {max_retries!r}.")
-        self.api_key = None
-        if api_key_env:
-            self.api_key = os.environ.get(api_key_env)
-            if not self.api_key:
-                problems.append(f"--api-key-env must name a set environment variable, got {api_key_env!r} "
-                                f"which is unset or empty. Export it (export {api_key_env}=...) or drop the option.")
-        if problems:
-            raise TtsplanError("openai engine: " + " ".join(problems))
+    def __init__(self, base_url: str | OpenAISettings, model: str | None = None, *, vocab_size: int | None = None,
+                 transport: Any = None, **options: Any):
+        if isinstance(base_url, OpenAISettings):
+            settings = replace(base_url, **options) if options else base_url
+        else:
+            settings = OpenAISettings(base_url, **options)
+        self.settings = settings
+        self.api_key = settings.api_key()
         try:
             import httpx  # noqa: F401
         except ImportError:
             raise TtsplanError("the openai engine must have httpx installed, got none. Install it with "
                                "`pip install 'ttsplan[openai]'` (or `pip install httpx`).") from None
-        root = base_url.rstrip("/")
-        self.base_url = root if root.endswith("/v1") else root + "/v1"
+        self.base_url = settings.v1_url
         self._requested_model = model
         self.model_name = model or "openai"
-        self.chat = chat
-        self.top_logprobs = top_logprobs
-        self.concurrency = concurrency
-        self.n_mode = n_mode
-        self.supports_n: bool | None = {"auto": None, "n": True, "single": False}[n_mode]
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.timeout_s = timeout_s
-        self.connect_timeout_s = connect_timeout_s
+        self.chat = settings.chat
+        self.top_logprobs = settings.top_logprobs
+        self.concurrency = settings.concurrency
+        self.n_mode = settings.n_mode
+        self.supports_n: bool | None = {"auto": None, "n": True, "single": False}[settings.n_mode]
+        self.max_retries = settings.max_retries
+        self.backoff_s = settings.backoff_s
+        self.max_backoff_s = settings.max_backoff_s
+        self.timeout_s = settings.timeout_s
+        self.connect_timeout_s = settings.connect_timeout_s
         self.vocab_size = vocab_size
         self.transport = transport
-        self.extra_body = dict(extra_body or {})
+        self.extra_body = dict(settings.extra_body)
         self.stats = EngineStats()
         self.on_result: Callable[[EngineStats], None] | None = None
         self._checked = False
@@ -506,6 +555,7 @@ __all__ = [
     "EngineStats",
     "OpenAIEngine",
     "OpenAISession",
+    "OpenAISettings",
     "ServerError",
     "completion_from_choice",
     "seed31",
