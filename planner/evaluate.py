@@ -126,6 +126,66 @@ def _mc_realized(prompt: tuple[list, np.ndarray, np.ndarray], strategy: str, n: 
     return float(won.mean())
 
 
+def _pool_values(pool: pl.DataFrame, pool_n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """Realized values on the held-out pool: per prompt and N for greedy (N = 1 repeated), majority and
+    best-of-n (when the table has answers / rewards); their uniform curves (mean over prompts); and each
+    prompt's (answers, rewards, correct) for the Monte Carlo strategies."""
+    ks = np.arange(1, pool_n + 1).tolist()
+    uniform: dict[str, np.ndarray] = {}
+    per_prompt: dict[str, np.ndarray] = {"greedy": np.repeat(_exact(pool, "pass", [1]), pool_n, axis=1)}
+    if has_values(pool, "answer"):
+        per_prompt["majority"] = _exact(pool, "maj", ks)
+    if has_values(pool, "reward"):
+        per_prompt["best-of-n"] = _exact(pool, "bon", ks)
+    for s in ("majority", "best-of-n"):
+        if s in per_prompt:
+            uniform[s] = np.nan_to_num(per_prompt[s]).mean(axis=0)
+    samples_by_prompt = {pid: (g["answer"].to_list(), g["reward"].to_numpy().astype(float),
+                               g["correct"].to_numpy().astype(float))
+                         for (pid,), g in pool.sort(["prompt_id", "sample_idx"]).group_by(["prompt_id"])}
+    return per_prompt, uniform, samples_by_prompt
+
+
+def _realized_at(per_prompt: dict[str, np.ndarray], samples: tuple, i: int, strategy: str, n: int,
+                 seed: int) -> float:
+    """Realized accuracy of test prompt ``i`` under ``strategy`` with ``n`` pool samples (greedy: its first
+    sample; weighted-majority / best-of-majority: Monte Carlo over its ``samples`` with seed ``seed + i``)."""
+    if strategy in ("weighted-majority", "best-of-majority"):
+        return _mc_realized(samples, strategy, n, seed + i)
+    key = strategy if strategy in per_prompt else "greedy"
+    return per_prompt[key][i, n - 1 if key != "greedy" else 0]
+
+
+def _add_uniform_comparison(out: dict, uniform: dict[str, np.ndarray], per_prompt: dict[str, np.ndarray],
+                            ns: np.ndarray, realized: np.ndarray, acc: float, cost: float) -> None:
+    """The plan against uniform majority / best-of-n: the samples each needs to match ``acc`` (and the
+    savings), the paired accuracy gain over the better one at the plan's cost, and their accuracies."""
+    pool_n = int(ns[-1])
+    uni_at = {}
+    for s, curve in uniform.items():
+        need, capped = _cost_to_match(curve, ns, acc)
+        key = "bon" if s == "best-of-n" else "majority"
+        out[f"{key}_cost_to_match"] = need
+        out[f"{key}_capped"] = capped
+        out[f"savings_vs_uniform_{key}"] = need / cost
+        uni_at[s] = float(np.interp(cost, ns, curve))
+    best_u = max(uni_at, key=uni_at.get) if uni_at else None
+    if best_u is not None:  # paired over test prompts: plan − best uniform strategy at the plan's cost
+        lo_n = int(np.clip(np.floor(cost), 1, pool_n))
+        hi_n = int(np.clip(np.ceil(cost), 1, pool_n))
+        w = cost - np.floor(cost) if hi_n > lo_n else 0.0
+        u_i = (1 - w) * np.nan_to_num(per_prompt[best_u][:, lo_n - 1]) + w * np.nan_to_num(
+            per_prompt[best_u][:, hi_n - 1])
+        d = np.nan_to_num(realized) - u_i
+        out["accuracy_gain_vs_uniform"] = float(d.mean())
+        out["accuracy_gain_se"] = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
+    out.setdefault("savings_vs_uniform_bon", None)
+    out.setdefault("savings_vs_uniform_majority", None)
+    out["uniform_accuracy"] = max(uni_at.values()) if uni_at else None
+    out["uniform_majority_accuracy"] = uni_at.get("majority")
+    out["uniform_bon_accuracy"] = uni_at.get("best-of-n")
+
+
 def evaluate_config(table: pl.DataFrame, budgets: Sequence[float] | None, test_fraction: float = 0.5,
                     seed: int = 0, pilot: int = 4, strategies: str | Sequence[str] | None = None,
                     calibrate: bool = True) -> dict:
@@ -149,20 +209,7 @@ def evaluate_config(table: pl.DataFrame, budgets: Sequence[float] | None, test_f
                    calibrate=(val, val_post, pilot) if calibrate else None)
     pool = test.filter(pl.col("sample_idx") >= pilot).with_columns((pl.col("sample_idx") - pilot).alias("sample_idx"))
     ns = np.arange(1, pool_n + 1)
-    ks = ns.tolist()
-    has_answers, has_reward = has_values(pool, "answer"), has_values(pool, "reward")
-    uniform: dict[str, np.ndarray] = {}
-    per_prompt: dict[str, np.ndarray] = {"greedy": np.repeat(_exact(pool, "pass", [1]), pool_n, axis=1)}
-    if has_answers:
-        per_prompt["majority"] = _exact(pool, "maj", ks)
-    if has_reward:
-        per_prompt["best-of-n"] = _exact(pool, "bon", ks)
-    for s in ("majority", "best-of-n"):
-        if s in per_prompt:
-            uniform[s] = np.nan_to_num(per_prompt[s]).mean(axis=0)
-    samples_by_prompt = {pid: (g["answer"].to_list(), g["reward"].to_numpy().astype(float),
-                               g["correct"].to_numpy().astype(float))
-                         for (pid,), g in pool.sort(["prompt_id", "sample_idx"]).group_by(["prompt_id"])}
+    per_prompt, uniform, samples_by_prompt = _pool_values(pool, pool_n)
     pids = prep.keys["prompt_id"].to_numpy()
     assert list(pids) == sorted(test_ids), "posterior keys must follow sorted prompt order"
     # oracle: per-prompt realized values for every (strategy, N) on the pool; greedy only at N = 1
@@ -180,55 +227,21 @@ def evaluate_config(table: pl.DataFrame, budgets: Sequence[float] | None, test_f
             continue
         cp, allocs, _ = plan_config(prep, cfg, Budget(b, "samples", per_prompt=True), pilot=pilot)
         names = [s.name for s in prep.strategies]
-        n_idx = np.asarray([a.n for a in allocs]) - 1
-        realized = np.empty(len(allocs))
-        for i, a in enumerate(allocs):
-            if a.strategy in ("weighted-majority", "best-of-majority"):
-                realized[i] = _mc_realized(samples_by_prompt[a.prompt_id], a.strategy, a.n, seed + i)
-                continue
-            key = a.strategy if a.strategy in per_prompt else "greedy"
-            realized[i] = per_prompt[key][i, n_idx[i] if key != "greedy" else 0]
+        realized = np.array([_realized_at(per_prompt, samples_by_prompt.get(a.prompt_id), i, a.strategy, a.n, seed)
+                             for i, a in enumerate(allocs)], dtype=float)
         acc = float(np.nanmean(realized))
         cost = float(np.mean([a.n for a in allocs]))
         out = {"budget": b, "accuracy": acc, "predicted_accuracy": cp.per_prompt_accuracy,
                "predicted_interval": [cp.per_prompt_low, cp.per_prompt_high], "cost": cost,
                "strategy_mix": dict(cp.strategy_mix), "mean_n": cp.mean_n}
-        uni_at = {}
-        for s, curve in uniform.items():
-            need, capped = _cost_to_match(curve, ns, acc)
-            key = "bon" if s == "best-of-n" else "majority"
-            out[f"{key}_cost_to_match"] = need
-            out[f"{key}_capped"] = capped
-            out[f"savings_vs_uniform_{key}"] = need / cost
-            uni_at[s] = float(np.interp(cost, ns, curve))
-        best_u = max(uni_at, key=uni_at.get) if uni_at else None
-        if best_u is not None:  # paired over test prompts: plan − best uniform strategy at the plan's cost
-            lo_n = int(np.clip(np.floor(cost), 1, pool_n))
-            hi_n = int(np.clip(np.ceil(cost), 1, pool_n))
-            w = cost - np.floor(cost) if hi_n > lo_n else 0.0
-            u_i = (1 - w) * np.nan_to_num(per_prompt[best_u][:, lo_n - 1]) + w * np.nan_to_num(
-                per_prompt[best_u][:, hi_n - 1])
-            d = np.nan_to_num(realized) - u_i
-            out["accuracy_gain_vs_uniform"] = float(d.mean())
-            out["accuracy_gain_se"] = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
-        out.setdefault("savings_vs_uniform_bon", None)
-        out.setdefault("savings_vs_uniform_majority", None)
-        out["uniform_accuracy"] = max(uni_at.values()) if uni_at else None
-        out["uniform_majority_accuracy"] = uni_at.get("majority")
-        out["uniform_bon_accuracy"] = uni_at.get("best-of-n")
+        _add_uniform_comparison(out, uniform, per_prompt, ns, realized, acc, cost)
         orc = allocate(o_acc, o_cost, cost * len(allocs))
         out["oracle_accuracy"] = orc.mean_accuracy
         out["oracle_fraction"] = acc / orc.mean_accuracy if orc.mean_accuracy > 0 else None
         bins = difficulty_bins(prep.mean[prep.rows[cfg]], prep.costs["samples"][prep.rows[cfg]], b * len(allocs),
                                difficulty=-prep.p_mean[prep.rows[cfg]])
-        bacc = []
-        for i, (si, g) in enumerate(zip(bins["strategy_index"], bins["grid_index"])):
-            name, n_ = names[si], prep.grid[g]
-            if name in ("weighted-majority", "best-of-majority"):
-                bacc.append(_mc_realized(samples_by_prompt[pids[i]], name, n_, seed + i))
-            else:
-                key = name if name in per_prompt else "greedy"
-                bacc.append(per_prompt[key][i, n_ - 1 if key != "greedy" else 0])
+        bacc = [_realized_at(per_prompt, samples_by_prompt.get(pids[i]), i, names[si], prep.grid[g], seed)
+                for i, (si, g) in enumerate(zip(bins["strategy_index"], bins["grid_index"]))]
         out["bins_accuracy"] = float(np.mean(bacc))
         rows.append(out)
     head = next((r for r in rows if "accuracy" in r), None)
