@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import has_values, split_configs_by_dataset
 from ttsplan.planner.plan import make_plan, resolve_cost_model
@@ -28,7 +29,7 @@ def no_progress(_: str) -> None:
     """The default ``progress``: says nothing."""
 
 
-def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None, gpu: str = "H100",
+def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None, gpu: str = DEFAULT_GPU,
                  files: Sequence[str | Path] | None = None, n_boot: int = 200, gain_target: str | None = None,
                  gain_n: int | None = None, gain_boot: int = 1000, seed: int = 0,
                  figures: Sequence[str] = FIGURES, progress: Progress = no_progress) -> dict[str, Any]:

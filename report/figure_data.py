@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE, DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import curves
 from ttsplan.features.schema import has_values
@@ -73,7 +74,7 @@ def _files_arg(files: Sequence[str | Path] | None) -> str:
 
 # ------------------------------------------------------------------------------------------ data
 def curves_data(table: pl.DataFrame, ks: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0,
-                confidence: float = 0.95, files: Sequence[str | Path] | None = None) -> dict[str, Any]:
+                confidence: float = DEFAULT_CI_CONFIDENCE, files: Sequence[str | Path] | None = None) -> dict[str, Any]:
     """Accuracy vs N per configuration and metric with bootstrap intervals (= ``ttsplan curves``)."""
     ks = sorted(set(ks or _ks(table)))
     metrics = ["pass", "maj", "bon"]
@@ -270,7 +271,7 @@ def gain_data(table: pl.DataFrame, target: str | None = None, n: int | None = No
     return rep
 
 
-def cost_breakdown_data(model: str | Any = "gemma-3-270m", gpu: str | Any = "H100", prompt_tokens: float = 150.0,
+def cost_breakdown_data(model: str | Any = "gemma-3-270m", gpu: str | Any = DEFAULT_GPU, prompt_tokens: float = 150.0,
                         ns: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256), n_at: int = 16,
                         output_tokens: Sequence[int] = (128, 512, 2048, 8192, 32768), output_at: int = 4096,
                         strategy: str = "majority") -> dict[str, Any]:

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from scipy import special, stats
 
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.fitting.success.at_n import bon_at_n_point, maj_at_n_point, pass_at_n_beta, pass_at_n_point
 
@@ -45,7 +46,7 @@ class PromptPosteriors:
     mu1: np.ndarray | None = None
     mu0: np.ndarray | None = None
     sigma: np.ndarray | None = None
-    confidence: float = 0.9
+    confidence: float = DEFAULT_CONFIDENCE
     source: str = "labeled"
     notes: tuple[str, ...] = field(default=())
     quadrature_points: int = 12

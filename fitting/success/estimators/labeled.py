@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.fitting.beta_binomial import fit_beta_binomial
@@ -27,7 +28,7 @@ class PromptSuccessModel:
     (smaller configs share the pooled prior of all prompts).
     """
 
-    def __init__(self, confidence: float = 0.9, min_prompts: int = 5):
+    def __init__(self, confidence: float = DEFAULT_CONFIDENCE, min_prompts: int = 5):
         self.confidence = confidence
         self.min_prompts = min_prompts
 

@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
+from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import has_values
 from ttsplan.fitting.beta_binomial import fit_concentration
@@ -62,7 +63,7 @@ class PilotSuccessModel:
     >>> # PilotSuccessModel(k0=4).fit(labeled).posteriors(pilot).expected_accuracy("maj", [1, 8])
     """
 
-    def __init__(self, k0: int = 4, alpha: float = 1.0, confidence: float = 0.9, seed: int = 0):
+    def __init__(self, k0: int = 4, alpha: float = 1.0, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0):
         self.k0 = k0
         self.alpha = alpha
         self.confidence = confidence
