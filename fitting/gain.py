@@ -38,6 +38,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -383,13 +384,10 @@ class ValidationResult:
         print(self.summary())
 
 
-def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], groups: Sequence[str] | None = None,
-                   alpha: float = 1.0, features: str | Sequence[str] | None = None, n_boot: int = 1000,
-                   seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE) -> ValidationResult:
-    """Leave-one-group-out predictions (LOCO when ``groups`` is None) scored by ρ, τ, MAE.
 
-    Intervals: percentile bootstrap over configurations of the (actual, predicted) pairs.
-    """
+def _cv_groups(y: Any, configs: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Targets, configurations, their groups (the configurations themselves for LOCO) and the distinct
+    groups of a leave-one-group-out run; at least 3 groups."""
     yy = np.asarray(y, dtype=float)
     cfg = np.asarray(list(configs), dtype=object)
     grp = cfg if groups is None else np.asarray(list(groups), dtype=object)
@@ -397,6 +395,16 @@ def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], 
     if len(uniq) < 3:
         raise TtsplanError(f"cross-validation needs at least 3 {'configurations' if groups is None else 'groups'}, "
                            f"got {len(uniq)}. Add more configurations (one config cannot be ranked).")
+    return yy, cfg, grp, uniq
+
+def cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[str], groups: Sequence[str] | None = None,
+                   alpha: float = 1.0, features: str | Sequence[str] | None = None, n_boot: int = 1000,
+                   seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE) -> ValidationResult:
+    """Leave-one-group-out predictions (LOCO when ``groups`` is None) scored by ρ, τ, MAE.
+
+    Intervals: percentile bootstrap over configurations of the (actual, predicted) pairs.
+    """
+    yy, cfg, grp, uniq = _cv_groups(y, configs, groups)
     x, names = _as_matrix(X, _feature_list(features) if features is not None else None)
     pred = np.empty_like(yy)
     with warnings.catch_warnings():
@@ -464,13 +472,7 @@ def curve_cross_validate(X: pl.DataFrame, y: Sequence[float], configs: Sequence[
     group the law is chosen by :func:`select_curve_law` on the other configurations only, and the held-out
     configurations get that law's extrapolated gain (their own curve; nothing is fitted across
     configurations, so the prediction is on the target's scale). ``predictions`` has a ``law`` column."""
-    yy = np.asarray(y, dtype=float)
-    cfg = np.asarray(list(configs), dtype=object)
-    grp = cfg if groups is None else np.asarray(list(groups), dtype=object)
-    uniq = sorted(set(grp.tolist()))
-    if len(uniq) < 3:
-        raise TtsplanError(f"cross-validation needs at least 3 {'configurations' if groups is None else 'groups'}, "
-                           f"got {len(uniq)}. Add more configurations (one config cannot be ranked).")
+    yy, cfg, grp, uniq = _cv_groups(y, configs, groups)
     pred = np.empty_like(yy)
     law = np.empty(yy.size, dtype=object)
     for g in uniq:

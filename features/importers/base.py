@@ -312,3 +312,18 @@ __all__ = [
     "read_json_lines",
     "require_repeats",
 ]
+
+
+def choose_logged(path: Path, option: str, logged: Sequence[str], chosen: str | None, problems: list[str],
+                  notes: list[str], why: str) -> str | None:
+    """The one of ``logged`` (scorers, filters, …) to import: ``chosen`` or the first. An unknown name is a
+    problem (with the logged names); several logged adds a note (``why``). None when it is a problem."""
+    pick = chosen or logged[0]
+    if pick not in logged:
+        problems.append(f"{path}: --{option} must be one of the logged {option}s ({', '.join(logged)}), got "
+                        f"{pick!r}.{did_you_mean(pick, logged)}")
+        return None
+    if len(logged) > 1:
+        notes.append(f"{path.name}: {option}s {list(logged)}; kept {pick!r} ({why})")
+    return pick
+

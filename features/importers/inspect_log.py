@@ -23,10 +23,11 @@ from typing import Any
 
 import polars as pl
 
-from ttsplan.features.errors import TtsplanError, did_you_mean
+from ttsplan.features.errors import TtsplanError
 from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
+    choose_logged,
     expand_paths,
     extract_answers,
     finish,
@@ -114,13 +115,9 @@ def _log_frame(path: Path, log: Any, scorer: str | None, to_float: Any, problems
         problems.append(f"{path}: samples must be scored, got no scores. Run the task with a scorer "
                         "(or `inspect score LOG`).")
         return None
-    chosen = scorer or names[0]
-    if chosen not in names:
-        problems.append(f"{path}: --scorer must be one of the logged scorers ({', '.join(names)}), got {chosen!r}."
-                        f"{did_you_mean(chosen, names)}")
+    chosen = choose_logged(path, "scorer", names, scorer, problems, notes, "pick another with --scorer")
+    if chosen is None:
         return None
-    if len(names) > 1:
-        notes.append(f"{path.name}: scorers {names}; kept {chosen!r} (pick another with --scorer)")
     rows: dict[str, list] = {c: [] for c in ("prompt_id", "sample_idx", "text", "answer", "correct",
                                              "output_tokens", "prompt_tokens", "logprob", "finish_reason", "scorer")}
     errored, unscored, nonbinary = [], [], []

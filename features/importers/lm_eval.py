@@ -29,6 +29,7 @@ from ttsplan.features.errors import did_you_mean
 from ttsplan.features.importers.base import (
     ImportResult,
     PathLike,
+    choose_logged,
     expand_paths,
     extract_answers,
     finish,
@@ -171,13 +172,10 @@ def _lines_to_frame(path: Path, lines: list[dict], filter_name: str | None, metr
         problems.extend(local)
         return None
     filters = list(dict.fromkeys(str(ln.get("filter", "none")) for ln in lines))
-    chosen = filter_name or filters[0]
-    if chosen not in filters:
-        problems.append(f"{path}: --filter must be one of the logged filters ({', '.join(filters)}), got {chosen!r}."
-                        f"{did_you_mean(chosen, filters)}")
+    chosen = choose_logged(path, "filter", filters, filter_name, problems, notes,
+                           "each filter logs the same raw resps")
+    if chosen is None:
         return None
-    if len(filters) > 1:
-        notes.append(f"{path.name}: filters {filters}; kept {chosen!r} (each filter logs the same raw resps)")
     doc_ids, idx, texts, filt, has_per, targets, labels, flt = [], [], [], [], [], [], [], []
     bad_resps, bad_ids, multi = [], [], []
     for no, ln in enumerate(lines, 1):
