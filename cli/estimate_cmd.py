@@ -3,7 +3,6 @@ KV-cache memory, seconds and dollars."""
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 
 import typer
 
@@ -12,6 +11,7 @@ from ttsplan.cli.options import GpuOpt, TableOrJsonOpt
 from ttsplan.features.defaults import DEFAULT_GPU, DEFAULT_SERVING_ENGINE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.fitting.cost import CostModel
+from ttsplan.planner.pricing import Pricing, calibration_source
 
 
 class LengthDist(str, Enum):
@@ -39,7 +39,9 @@ def estimate(
                                     help="Kinetics I (FLOPs per byte) for eflops; default: GPU peak ÷ bandwidth."),
     batch_prompts: int = typer.Option(1, "--batch-prompts",
                                       help="Prompts decoded together (1 = latency mode, more = throughput mode)."),
-    calibration: Path = typer.Option(None, "--calibration", help="calib.json written by `ttsplan calibrate --out`."),
+    calibration: str = typer.Option(None, "--calibration",
+                                    help="calib.json written by `ttsplan calibrate --out`, or 'none' for the plain "
+                                         "roofline (default: the calibration shipped for the GPU, H100, if any)."),
     engine: str = typer.Option(DEFAULT_SERVING_ENGINE, "--engine", help="Engine whose calibration to use (vllm, sglang, trtllm)."),
     tp: int = typer.Option(1, "--tp", help="GPUs per model replica (tensor parallel)."),
     dtype: str = typer.Option("bf16", "--dtype", help="Compute dtype for the peak FLOP/s (bf16, fp8, ...)."),
@@ -64,7 +66,8 @@ def estimate(
     ns = parse_int_list(n, "--n")
     if usd_per_hour is not None and usd_per_hour < 0:
         raise TtsplanError(f"--usd-per-hour must be >= 0, got {usd_per_hour}.")
-    cm = CostModel(model, gpu, calibration=calibration, usd_per_hour=usd_per_hour, engine=engine, tp=tp,
+    source = calibration_source(gpu, calibration)
+    cm = CostModel(model, gpu, calibration=source, usd_per_hour=usd_per_hour, engine=engine, tp=tp,
                    dtype=dtype, verifier=verifier)
     out = cm.price(np.array(ns), prompt_tokens, output_tokens, strategy=strategy, batch_prompts=batch_prompts,
                    prefix_caching=not no_prefix_caching, length_distribution=length_distribution.value,
@@ -77,7 +80,9 @@ def estimate(
         rows.append({key: row[key] for key in KEYS} | {
             "model": cm.model.name, "gpu": cm.gpu.name, "tp": tp, "strategy": strategy,
             "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "batch_prompts": batch_prompts,
-            "usd_per_hour": cm.usd_per_hour, "calibrated": calibration is not None})
+            "usd_per_hour": cm.usd_per_hour, "calibrated": source is not None})
+    err_console.print("note: " + Pricing(model, gpu, calibration, engine).note(),
+                      highlight=False)
     if fmt.value == "json":
         emit(rows[0] if len(rows) == 1 else rows, "json")
         return
@@ -85,9 +90,6 @@ def estimate(
     emit([{c: r[c] for c in cols} for r in rows], "table",
          title=f"{cm.model.name} ({cm.model.params:,} params) on {tp}× {cm.gpu.name}, {strategy}, "
                f"{prompt_tokens:g}+{output_tokens:g} tokens, {batch_prompts} prompt(s)/batch")
-    if calibration is None:
-        err_console.print("note: uncalibrated roofline (peak efficiency); pass --calibration calib.json for "
-                          "measured efficiencies.")
 
 
 def register(app: typer.Typer) -> None:

@@ -43,15 +43,7 @@ class Pricing:
 
     def __post_init__(self) -> None:
         gpu = get_gpu_spec(self.gpu).name
-        if self.calibration is None:
-            src = SHIPPED.get(gpu)
-        elif str(self.calibration).lower() == "none":
-            src = None
-        else:
-            src = Path(self.calibration)
-            if not src.is_file():
-                raise TtsplanError(f"--calibration must be a calib.json file written by `ttsplan calibrate --out`, "
-                                   f"got {str(src)!r}, which does not exist. Pass an existing file or 'none'.")
+        src = calibration_source(gpu, self.calibration)
         object.__setattr__(self, "source", src)
         object.__setattr__(self, "cost_model", CostModel(self.model, gpu, calibration=src, engine=self.engine))
 
@@ -94,8 +86,26 @@ class Pricing:
         return text + ")"
 
 
+def calibration_source(gpu: str, calibration: str | Path | None) -> Path | None:
+    """The calib.json that prices ``gpu``: ``calibration`` itself, the one shipped for the GPU when it is
+    ``None``, or no file (the uncalibrated roofline) for ``"none"``.
+
+    >>> calibration_source("H100", None) == H100_CALIBRATION, calibration_source("H100", "none")
+    (True, None)
+    """
+    if calibration is None:
+        return SHIPPED.get(get_gpu_spec(gpu).name)
+    if str(calibration).lower() == "none":
+        return None
+    src = Path(calibration)
+    if not src.is_file():
+        raise TtsplanError(f"--calibration must be a calib.json file written by `ttsplan calibrate --out`, "
+                           f"got {str(src)!r}, which does not exist. Pass an existing file or 'none'.")
+    return src
+
+
 def pricing_or_none(model: str | None, gpu: str | None, calibration: Any = None) -> Pricing | None:
     return None if model is None else Pricing(model, gpu or DEFAULT_GPU, calibration)
 
 
-__all__ = ["DEFAULT_ENGINE", "DEFAULT_GPU", "SHIPPED", "Pricing", "pricing_or_none"]
+__all__ = ["DEFAULT_ENGINE", "DEFAULT_GPU", "SHIPPED", "Pricing", "calibration_source", "pricing_or_none"]

@@ -107,3 +107,19 @@ def test_calibrate_bad_csv_exit_2(tmp_path) -> None:
 def test_help_has_example(cmd) -> None:
     res = runner.invoke(app, [cmd, "--help"])
     assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_estimate_prices_with_the_shipped_h100_calibration_by_default() -> None:
+    from typer.testing import CliRunner
+
+    from ttsplan.cli.main import app
+
+    args = ["estimate", "--model", "Qwen3-8B", "--n", "1,8", "--prompt-tokens", "500", "--output-tokens", "2000",
+            "--format", "json"]
+    cal, raw = (CliRunner().invoke(app, args + extra) for extra in ([], ["--calibration", "none"]))
+    assert cal.exit_code == 0 and raw.exit_code == 0, (cal.output, raw.output)
+    c, r = json.loads(cal.stdout), json.loads(raw.stdout)
+    assert all(x["calibrated"] for x in c) and not any(x["calibrated"] for x in r)
+    assert all(x["latency_s"] > 1.1 * y["latency_s"] for x, y in zip(c, r))   # measured efficiencies are below peak
+    assert "calibration ttsplan.data/h100_calibration.json" in cal.stderr
+    assert "uncalibrated roofline" in raw.stderr and "calibration disabled" in raw.stderr
