@@ -19,7 +19,7 @@ from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import read_table
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
-from ttsplan.planner.plan import Plan
+from ttsplan.planner.policy_plan import read_plan
 from ttsplan.report import FIGURES, build_report, render_report
 
 DEFAULT_DATA = DEFAULT_SAMPLES
@@ -46,6 +46,9 @@ def report_command(
     model: Annotated[str | None, typer.Option(help="Model for eFLOPs, seconds and dollars (catalog name or spec "
                                                    "file; default: the table's model if in the catalog).")] = None,
     gpu: GpuOpt = DEFAULT_GPU,
+    calibration: Annotated[str | None, typer.Option(help="calib.json from `ttsplan calibrate --out`, or 'none' for "
+                                                         "the plain roofline (default: the one shipped for the GPU, "
+                                                         "H100).")] = None,
     plan: Annotated[Path | None, typer.Option(help="Use this plan JSON (from `ttsplan plan --out`) instead of "
                                                    "planning with the default budget.")] = None,
     figures: Annotated[str | None, typer.Option(help="Comma-separated subset of: curves, frontier, allocation, "
@@ -64,7 +67,7 @@ def report_command(
         TableOrJson.table,
 ) -> None:
     wanted = tuple(FIGURES) if figures is None else tuple(f.strip() for f in figures.split(",") if f.strip())
-    check_report_options(files=files, out=out, model=model, gpu=gpu, plan=plan, figures=wanted,
+    check_report_options(files=files, out=out, model=model, gpu=gpu, calibration=calibration, plan=plan, figures=wanted,
                          known_figures=tuple(FIGURES), bootstrap=bootstrap, gain_target=gain_target,
                          gain_n=gain_n, gain_boot=gain_boot)
     if not files:
@@ -75,14 +78,14 @@ def report_command(
         model = _model_from_table(table)
     loaded = None
     if plan is not None:
-        loaded = Plan.from_json(plan.read_text())
+        loaded = read_plan(plan.read_text())
 
     def progress(msg: str) -> None:
         err_console.print(f"[dim]{escape(msg)}[/]", markup=True, highlight=False)
 
     report = build_report(table, plan=loaded, model=model, gpu=gpu, files=[str(f) for f in files],
                           n_boot=bootstrap, gain_target=gain_target, gain_n=gain_n, gain_boot=gain_boot, seed=seed,
-                          figures=wanted, progress=progress)
+                          figures=wanted, progress=progress, calibration=calibration)
     if not report["figures"]:
         raise TtsplanError("the data must support at least one figure, got none: "
                            + "; ".join(f"{k}: {v}" for k, v in report["skipped"].items()))
@@ -98,6 +101,7 @@ PLOT_HINT = "Install the plotting extra with `pip install 'ttsplan[plot]'`."
 
 
 def check_report_options(*, files: list[Path] | None, out: Path, model: str | None, gpu: str,
+                         calibration: str | None = None,
                          plan: Path | None, figures: tuple[str, ...], known_figures: tuple[str, ...],
                          bootstrap: int, gain_target: str | None, gain_n: int | None, gain_boot: int) -> None:
     """Every check that needs no data, run before anything is read or written; one message for all problems."""
@@ -115,6 +119,9 @@ def check_report_options(*, files: list[Path] | None, out: Path, model: str | No
             lookup(value)
         except TtsplanError as exc:
             problems.append(f"{what}: {exc}")
+    if calibration is not None and calibration.lower() != "none" and not Path(calibration).is_file():
+        problems.append(f"--calibration must be a calib.json written by `ttsplan calibrate --out` or 'none', got "
+                        f"{calibration!r}, which does not exist.")
     if plan is not None and not plan.is_file():
         problems.append(f"--plan must be a plan JSON file, got {str(plan)!r} which is not a file. Write one with "
                         "`ttsplan plan ... --out plan.json`.")

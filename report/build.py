@@ -11,6 +11,7 @@ from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import has_values, split_configs_by_dataset
 from ttsplan.planner.plan import make_plan, resolve_cost_model
+from ttsplan.planner.policy_plan import PolicyPlan
 from ttsplan.report.figure_data import (
     FIGURES,
     allocation_data,
@@ -18,6 +19,7 @@ from ttsplan.report.figure_data import (
     curves_data,
     frontier_data,
     gain_data,
+    policy_plan_points,
     table_kind,
 )
 
@@ -32,7 +34,8 @@ def no_progress(_: str) -> None:
 def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None, gpu: str = DEFAULT_GPU,
                  files: Sequence[str | Path] | None = None, n_boot: int = 200, gain_target: str | None = None,
                  gain_n: int | None = None, gain_boot: int = 1000, seed: int = 0,
-                 figures: Sequence[str] = FIGURES, progress: Progress = no_progress) -> dict[str, Any]:
+                 figures: Sequence[str] = FIGURES, progress: Progress = no_progress,
+                 calibration: str | Path | None = None) -> dict[str, Any]:
     """Compute the data of every figure; a figure that cannot be drawn from this data is listed in
     ``skipped`` with the reason instead of failing the whole report."""
     unknown = [f for f in figures if f not in FIGURES]
@@ -41,7 +44,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
     table = split_configs_by_dataset(table)
     cost_model = None
     if model is not None:  # priced as `ttsplan plan` prices (the shipped calibration on H100)
-        cost_model = resolve_cost_model(model, gpu)
+        cost_model = resolve_cost_model(model, gpu, calibration)
     out: dict[str, Any] = {"figures": {}, "skipped": {}, "model": getattr(cost_model, "model", None) and
                            cost_model.model.name, "gpu": getattr(cost_model, "gpu", None) and cost_model.gpu.name,
                            "sources": [str(f) for f in files or []],
@@ -63,18 +66,36 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
     curves = curves_data(table, n_boot=n_boot, seed=seed, files=files) if need_curves else None
     if "curves" in figures:
         figs["curves"] = curves
-    if plan is None and ("frontier" in figures or "allocation" in figures):
-        progress("planning (fit success model, price, allocate) …")
-        try:
-            plan = make_plan(table, None, unit="samples", model=model, gpu=gpu)
-        except TtsplanError as exc:
-            out["skipped"]["allocation"] = f"no plan: {exc}"
-    if plan is not None:
-        out["plan"] = {"recommended_config": plan.recommended_config, "budget": plan.budget.describe(),
-                       "model": plan.model, "gpu": plan.gpu}
-    attempt("frontier", lambda: frontier_data(table, curves["rows"], plan, cost_model))
-    if plan is not None:
-        attempt("allocation", lambda: allocation_data(plan, files=files))
+    if isinstance(plan, PolicyPlan):  # schema 2: policies, cross-validated; no per-prompt allocation to draw
+        out["plan"] = {"schema_version": plan.schema_version, "objective": plan.objective.describe(),
+                       "recommended_by_dataset": plan.recommended_by_dataset(), "model": plan.model,
+                       "gpu": plan.gpu}
+
+        def frontier_with_policy() -> dict:
+            by_task = plan.recommended_by_dataset()  # highlight the plan's choice for the first task
+            data = frontier_data(table, curves["rows"], None, cost_model,
+                                 highlight=by_task[sorted(by_task)[0]] if by_task else None)
+            data["plan_points"] = policy_plan_points(plan, table, data["highlighted_config"], cost_model,
+                                                     data["units"], data["batch_prompts"])
+            return data
+
+        attempt("frontier", frontier_with_policy)
+        if "allocation" in figures:
+            out["skipped"]["allocation"] = ("a policy plan (schema 2) has no per-prompt allocation to draw; "
+                                            "pass a per-prompt plan (`ttsplan plan --per-prompt --out`) for it.")
+    else:
+        if plan is None and ("frontier" in figures or "allocation" in figures):
+            progress("planning (fit success model, price, allocate) …")
+            try:
+                plan = make_plan(table, None, unit="samples", model=model, gpu=gpu, calibration=calibration)
+            except TtsplanError as exc:
+                out["skipped"]["allocation"] = f"no plan: {exc}"
+        if plan is not None:
+            out["plan"] = {"recommended_config": plan.recommended_config, "budget": plan.budget.describe(),
+                           "model": plan.model, "gpu": plan.gpu}
+        attempt("frontier", lambda: frontier_data(table, curves["rows"], plan, cost_model))
+        if plan is not None:
+            attempt("allocation", lambda: allocation_data(plan, files=files))
     if "gain" in figures or "stability" in figures:
         progress("fitting the gain predictor (LOCO, bootstrap-Lasso) …")
         try:

@@ -114,7 +114,7 @@ def _planner_arrays(table: pl.DataFrame, unit: str, cost_model: Any, batch_promp
 
 
 def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None, cost_model: Any = None,
-                  batch_prompts: int = 64, max_n: int | None = 64) -> dict[str, Any]:
+                  batch_prompts: int = 64, max_n: int | None = 64, highlight: str | None = None) -> dict[str, Any]:
     """Accuracy vs cost per prompt of running every (configuration, strategy, N) uniformly, its Pareto
     frontier in each cost unit, and the plan's points.
 
@@ -141,8 +141,8 @@ def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None,
     # configurations are alternatives only for the same task: keep the recommended config's dataset
     ds = {c: d for c, d in (table.group_by("config").agg(pl.col("dataset").drop_nulls().first())
                             .iter_rows())} if "dataset" in table.columns else {}
-    rec = plan.recommended_config if plan is not None else max(
-        prep.configs, key=lambda c: float(prep.mean[prep.rows[c]].mean(axis=0).max()))
+    best = max(prep.configs, key=lambda c: float(prep.mean[prep.rows[c]].mean(axis=0).max()))
+    rec = plan.recommended_config if plan is not None else (highlight if highlight in prep.configs else best)
     task = ds.get(rec)
     configs = [c for c in prep.configs if ds.get(c) == task]
     points: list[dict] = []
@@ -220,6 +220,28 @@ def frontier_data(table: pl.DataFrame, curve_rows: list[dict], plan: Any = None,
             "accuracy_is": "points and plan_points: the planner's estimates (success model calibrated onto the "
                            "empirical curves; bounds: mean 90% credible); measured: exact in-sample estimates",
             "command": "ttsplan plan FILE --format json (baselines, per_prompt_* of the recommended config)"}
+
+
+def policy_plan_points(plan: Any, table: pl.DataFrame, config: str, cost_model: Any, units: Sequence[str],
+                       batch_prompts: int = 64) -> list[dict[str, Any]]:
+    """The frontier point of a policy plan (schema 2) on ``config``: its cross-validated accuracy and
+    interval, priced per prompt at its expected samples (majority, linear between whole N)."""
+    cp = next((c for c in plan.configs if c.config == config), None)
+    if cp is None:
+        return []
+    lengths = prompt_lengths(table.filter(pl.col("config") == config))
+    lp = lengths["prompt_tokens"].fill_null(0.0).to_numpy().astype(float)
+    lo = lengths["output_tokens"].fill_null(1.0).to_numpy().astype(float)
+    s = float(cp.samples.mean)
+    n0 = max(1, int(np.floor(s)))
+    w = s - n0
+    cost = {}
+    for u in units:
+        c = cost_matrix("majority", [n0, n0 + 1], lp, lo, u, cost_model, batch_prompts).mean(axis=0)
+        cost[u] = float(c[0] * (1 - w) + c[1] * w)
+    a = cp.accuracy
+    return [{"label": f"{cp.policy.describe()}, cross-validated", "config": config, "strategy": "majority",
+             "n": s, "accuracy": a.mean, "ci_low": a.low, "ci_high": a.high, **cost}]
 
 
 def allocation_data(plan: Any, config: str | None = None, files: Sequence[str | Path] | None = None
@@ -307,7 +329,7 @@ def cost_breakdown_data(model: str | Any = "gemma-3-270m", gpu: str | Any = DEFA
             "vs_output": {"n": n_at, "rows": [point(n_at, lo) for lo in output_tokens]},
             "command": f"ttsplan estimate --model {m.name} --gpu {cm.gpu.name} --strategy {strategy} "
                        f"--n {','.join(map(str, ns))} --prompt-tokens {prompt_tokens:g} --output-tokens {output_at} "
-                       f"--format json  (and --n {n_at} --output-tokens L for each L in "
+                       f"--calibration none --format json  (and --n {n_at} --output-tokens L for each L in "
                        f"{','.join(map(str, output_tokens))})"}
 
 

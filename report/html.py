@@ -29,6 +29,17 @@ CAPTIONS = {
                       "time reading the KV cache, not the weights: the Kinetics effect FLOP counts miss.",
 }
 
+def _plan_sentence(plan: dict | None) -> str:
+    """One sentence on the plan: a per-prompt plan's budget and recommendation, or a policy plan's objective."""
+    if not plan:
+        return ""
+    if "objective" in plan:
+        rec = ", ".join(f"<code>{html.escape(c)}</code>" for c in plan["recommended_by_dataset"].values())
+        return f" Policy plan: {html.escape(plan['objective'])}; recommended {rec}."
+    return (f" Plan: budget {html.escape(plan['budget'])}, recommended configuration "
+            f"<code>{html.escape(plan['recommended_config'])}</code>.")
+
+
 def index_html(report: dict, formats: Sequence[str]) -> str:
     """The page that shows every drawn figure (``<name>.png``) with its caption, and why others were skipped."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>ttsplan report</title>",
@@ -40,8 +51,7 @@ def index_html(report: dict, formats: Sequence[str]) -> str:
     parts.append(f"<p>Data: <code>{html.escape(src)}</code> — {len(report.get('configs', []))} configurations."
                  + (f" Priced for <b>{html.escape(str(report['model']))}</b> on <b>{html.escape(str(report['gpu']))}"
                     "</b>." if report.get("model") else "")
-                 + (f" Plan: budget {html.escape(report['plan']['budget'])}, recommended configuration "
-                    f"<code>{html.escape(report['plan']['recommended_config'])}</code>." if report.get("plan") else "")
+                 + _plan_sentence(report.get("plan"))
                  + " The numbers behind every figure are in <a href='figures.json'>figures.json</a>.</p>")
     for name in FIGURES:
         if name in report["figures"]:

@@ -198,12 +198,13 @@ def test_cost_breakdown_matches_cli_estimate(report: dict) -> None:
     ns = [r["n"] for r in fig["vs_n"]["rows"]]
     cli = _json(["estimate", "--model", MODEL, "--gpu", "H100", "--strategy", "majority", "--n",
                  ",".join(map(str, ns)), "--prompt-tokens", f"{lp:g}", "--output-tokens",
-                 str(fig["vs_n"]["output_tokens"]), "--format", "json"])
+                 str(fig["vs_n"]["output_tokens"]), "--calibration", "none", "--format", "json"])
     by_l = {}
     for r in fig["vs_output"]["rows"]:
         by_l[r["output_tokens"]] = _json(["estimate", "--model", MODEL, "--gpu", "H100", "--n",
                                           str(fig["vs_output"]["n"]), "--prompt-tokens", f"{lp:g}",
-                                          "--output-tokens", f"{r['output_tokens']:g}", "--format", "json"])
+                                          "--output-tokens", f"{r['output_tokens']:g}", "--calibration", "none",
+                                          "--format", "json"])
     pairs = list(zip(fig["vs_n"]["rows"], cli)) + [(r, by_l[r["output_tokens"]]) for r in fig["vs_output"]["rows"]]
     for mine, est in pairs:
         for key in ("prefill_s", "decode_s", "verify_s", "latency_s", "bytes", "flops", "eflops", "tokens"):
@@ -271,3 +272,25 @@ def test_report_refuses_to_write_into_a_python_package(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["report", "--out", str(pkg)])
     assert r.exit_code == 2 and "must not be a Python package" in r.output
     assert sorted(p.name for p in pkg.iterdir()) == ["__init__.py"]
+
+
+def test_report_draws_a_policy_plan_and_takes_a_calibration(tmp_path: Path) -> None:
+    runner = CliRunner()
+    plan = tmp_path / "plan.json"
+    assert runner.invoke(app, ["plan", "--orders", "2", "--out", str(plan)]).exit_code == 0
+    out = {}
+    for name, extra in (("cal", []), ("raw", ["--calibration", "none"])):
+        out[name] = tmp_path / name
+        r = runner.invoke(app, ["report", "--plan", str(plan), "--out", str(out[name]), "--figures",
+                                "frontier,allocation", "--no-svg", *extra])
+        assert r.exit_code == 0, r.output
+    cal, raw = (json.loads((out[n] / "figures.json").read_text()) for n in ("cal", "raw"))
+    point = cal["figures"]["frontier"]["plan_points"][0]
+    written = json.loads(plan.read_text())
+    chosen = next(c for c in written["configs"] if c["config"] == point["config"])
+    assert point["accuracy"] == chosen["accuracy"]["mean"] and "cross-validated" in point["label"]
+    assert point["config"] in written["recommended_by_dataset"].values()
+    assert "no per-prompt allocation" in cal["skipped"]["allocation"]
+    assert point["seconds"] > raw["figures"]["frontier"]["plan_points"][0]["seconds"]   # calibrated: below peak
+    r = runner.invoke(app, ["report", "--calibration", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--calibration must be a calib.json" in r.output and not (tmp_path / "x").exists()
