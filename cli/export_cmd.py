@@ -89,7 +89,11 @@ def plan_allocations(loaded, config: str | None, prompts: list):
         cfg = config or loaded.recommended_config
         if loaded.prompt_hashes:
             check_prompts_match(loaded, prompts, cfg)
-        return loaded.allocations_frame(), cfg
+        frame = loaded.allocations_frame()
+        if loaded.mode == "pilot" and loaded.pilot_k0:  # N counts the K0 pilot samples already drawn
+            frame = (frame.with_columns(pl.col("n") - loaded.pilot_k0)
+                     .filter(pl.col("n") > 0))
+        return frame, cfg
     allocations, recommended = loaded
     return allocations, config or recommended
 
@@ -128,6 +132,11 @@ def export_command(
     loaded = load_plan_file(plan)
     prompt_list = read_prompts(prompts)
     allocations, cfg = plan_allocations(loaded, config, prompt_list)
+    if isinstance(loaded, Plan) and loaded.mode == "pilot" and loaded.pilot_k0:
+        err_console.print(f"note: a pilot plan's N counts the {loaded.pilot_k0} pilot samples each prompt already has; "
+                          f"the requests ask for N − {loaded.pilot_k0} more (prompts whose N is the pilot get none). "
+                          "Offset the imported sample_idx by the pilot's before joining the two tables.",
+                          highlight=False)
     requests = build_batch_requests(allocations, prompt_list, target=to, config=cfg, model=model,
                                     temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                                     logprobs=logprobs, endpoint=endpoint, stop=stop,

@@ -391,8 +391,10 @@ def test_pilot_file_plans_new_unlabeled_prompts_and_refuses_others(default_half,
     assert r.exit_code == 2 and "different text" in r.output and not (tmp_path / "run").exists()
     r = runner.invoke(app, ["export", str(out), "--to", "vllm-batch", "--prompts", str(prompts), "--out", str(req)])
     assert r.exit_code == 0, r.output
-    assert sum(json.loads(line)["body"]["n"] for line in req.read_text().splitlines()) == sum(
-        a.n for a in plan.allocations)
+    sent = {json.loads(line)["custom_id"].split("::")[-1]: json.loads(line)["body"]["n"]
+            for line in req.read_text().splitlines()}
+    assert sent == {a.prompt_id: a.n - 4 for a in plan.allocations if a.n > 4}   # N counts the 4 pilot samples
+    assert "N − 4 more" in r.stderr
 
 
 def test_edited_v1_plan_is_refused(tmp_path: Path) -> None:
