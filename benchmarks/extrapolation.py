@@ -13,6 +13,7 @@ samples; beside it the per-prompt success model's maj@N (``PromptSuccessModel``,
 fit-k subset) and the noise floor (0.8 × the spread of a single realisation under the fitted urn).
 
     python benchmarks/extrapolation.py [--part pass|maj|all] [--n-boot 100] [--resample prompts|both]
+                                       [--model-error off|on]
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ MAJ_TABLES = ((SHARED / "samples" / "sc40_addsub.parquet", 8, 40), (SHARED / "sa
 SEEDS = range(5)
 
 
-def pass_part(n_boot: int, resample: str, fit_k: int = 100, predict_k: int = 10_000) -> None:
+def pass_part(n_boot: int, resample: str, model_error: bool = True, fit_k: int = 100, predict_k: int = 10_000) -> None:
     for name in PASS_TABLES:
         path = SHARED / "counts" / f"{name}.parquet"
         if not path.exists():
@@ -54,13 +55,14 @@ def pass_part(n_boot: int, resample: str, fit_k: int = 100, predict_k: int = 10_
         full = counts.group_by("config").agg(pl.col("samples").min().alias("m")).filter(pl.col("m") >= predict_k)
         counts = counts.filter(pl.col("config").is_in(full["config"].implode()))
         print(f"\n== {name}: {full.height} configs with >= {predict_k:,} samples on every problem; "
-              f"pass@{predict_k:,} from {fit_k}, resample={resample}, n_boot={n_boot}")
+              f"pass@{predict_k:,} from {fit_k}, resample={resample}, n_boot={n_boot}, model_error={model_error}")
         selected, per_law = [], []
         for seed in SEEDS:
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = extrapolate_pass(counts, fit_k, predict_k, laws=LAWS, seed=seed, n_boot=n_boot, resample=resample)
+                res = extrapolate_pass(counts, fit_k, predict_k, laws=LAWS, seed=seed, n_boot=n_boot, resample=resample,
+                                       model_error=model_error)
             sel = res.selected.with_columns(pl.lit(seed).alias("seed"))
             selected.append(sel)
             per_law.append(res.per_law.with_columns(pl.lit(seed).alias("seed")))
@@ -134,12 +136,14 @@ def main() -> None:
     ap.add_argument("--part", choices=("pass", "maj", "all"), default="all")
     ap.add_argument("--n-boot", type=int, default=100)
     ap.add_argument("--resample", choices=("prompts", "both"), default="prompts")
+    ap.add_argument("--model-error", choices=("on", "off"), default="off",
+                    help="widen the intervals by the law's in-range validation error (off: bootstrap only)")
     args = ap.parse_args()
     if not SHARED.exists():
         sys.exit(f"skip: {SHARED} is absent (the shared data sits beside the checkout)")
     np.seterr(all="ignore")
     if args.part in ("pass", "all"):
-        pass_part(args.n_boot, args.resample)
+        pass_part(args.n_boot, args.resample, args.model_error == "on")
     if args.part in ("maj", "all"):
         maj_part(args.n_boot, args.resample)
 

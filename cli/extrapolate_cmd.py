@@ -51,7 +51,8 @@ def _mean(values: list) -> float | None:
 
 
 def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str, seed: int, n_boot: int,
-                       metric: str = "pass", confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts") -> dict:
+                       metric: str = "pass", confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts",
+                       model_error: bool = False) -> dict:
     """pass: :func:`ttsplan.fitting.scaling.extrapolate_pass` on the counts (sample tables are collapsed);
     maj: :func:`ttsplan.fitting.scaling.extrapolate_maj` on a sample table."""
     if metric == "maj":
@@ -63,13 +64,13 @@ def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str,
                 "coverage": _mean([r["covered"] for r in rows])}
     names = _law_names(laws)
     res = extrapolate_pass(read_counts(files), fit_k, predict_k, laws=names, seed=seed, n_boot=n_boot,
-                           confidence=confidence, resample=resample)
+                           confidence=confidence, resample=resample, model_error=model_error)
     table = res.per_law
     mae = table.group_by("law").agg(pl.col("abs_error").mean()).sort("law")
     maes = {r["law"]: r["abs_error"] for r in mae.iter_rows(named=True)}
     selected = res.selected.to_dicts()
     report = {"metric": "pass", "fit_k": fit_k, "predict_k": predict_k, "seed": seed, "confidence": confidence,
-              "resample": resample,
+              "resample": resample, "model_error": model_error,
               "per_config": table.select("config", "law", "predicted", "ci_low", "ci_high", "actual",
                                          "abs_error").to_dicts(),
               "mean_abs_error": maes,
@@ -121,6 +122,10 @@ def extrapolate(
     resample: Resample = typer.Option(Resample.prompts, "--resample",
                                       help="prompts: resample prompts; both: also each prompt's samples (counts "
                                            "their noise twice, wider)."),
+    model_error: bool = typer.Option(False, "--model-error", help="pass: widen the selected law's interval by its "
+                                                                "extrapolation error measured inside the observed "
+                                                                "range (fit on fit-k/10, scored at fit-k), scaled to "
+                                                                "predict-k."),
     fmt: TableOrJsonOpt = TableOrJson.table,
     out: OutFileOpt = None,
 ) -> None:
@@ -146,7 +151,7 @@ def extrapolate(
         warnings.simplefilter("always")
         try:
             report = extrapolate_report(list(files), fit_k, predict_k, laws, seed, n_boot, metric.value, confidence,
-                                        resample.value)
+                                        resample.value, model_error)
         finally:
             print_warnings(caught)
     if fmt.value == "json":
