@@ -33,7 +33,7 @@ from scipy.special import gammaln
 
 from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 
 METRICS = ("pass", "maj", "bon")
 DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -595,7 +595,7 @@ def prompt_curves(table: pl.DataFrame, metric: str, ks: Sequence[int], kind: str
     """
     _check_metric(metric)
     ks = sorted({int(k) for k in ks})
-    kind = kind or ("counts" if "correct_samples" in table.columns else "samples")
+    kind = kind or table_kind(table)
     if kind == "counts":
         if metric != "pass":
             raise TtsplanError(f"metric {metric!r} needs per-sample answers/rewards, got a count table. "
@@ -679,7 +679,7 @@ def curves(table: pl.DataFrame, metrics: Sequence[str] = METRICS, ks: Sequence[i
     (``bon`` needs rewards, ``maj`` needs answers; count tables give ``pass`` only). ``workers`` as in
     :func:`prompt_curves`.
     """
-    kind = kind or ("counts" if "correct_samples" in table.columns else "samples")
+    kind = kind or table_kind(table)
     if not 0 < confidence < 1:
         raise TtsplanError(f"confidence must be in (0, 1), got {confidence}.")
     rows = []

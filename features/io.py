@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
@@ -21,11 +21,10 @@ import polars as pl
 from ttsplan.features.atomic import _umask_mode, read_metadata, write_atomic, write_parquet_atomic  # noqa: F401
 from ttsplan.features.errors import SchemaError, TtsplanError
 from ttsplan.features.importers import import_samples
-from ttsplan.features.schema import is_count_table, validate_count_table, validate_sample_table
+from ttsplan.features.schema import TableKind, is_count_table, validate_count_table, validate_sample_table
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".json": "jsonl", ".csv": "csv"}
-TableKind = Literal["samples", "counts"]
 PathLike = str | os.PathLike
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import polars as pl
 
@@ -58,9 +59,26 @@ _NONNEGATIVE = ("output_tokens", "prompt_tokens")
 _MAX_EXAMPLES = 3
 
 
+#: the two table contracts: a SampleTable (one row per completion) or a CountTable (one row per prompt)
+TableKind = Literal["samples", "counts"]
+
+
 def is_count_table(columns: list[str]) -> bool:
-    """A table with ``samples`` and ``correct_samples`` and no ``sample_idx`` is a CountTable."""
+    """A table with ``samples`` and ``correct_samples`` and no ``sample_idx`` is a CountTable (how a raw
+    table's kind is detected before validation; :func:`table_kind` asks a validated one)."""
     return "correct_samples" in columns and "sample_idx" not in columns
+
+
+def table_kind(table: pl.DataFrame) -> TableKind:
+    """The contract a validated table follows: ``"counts"`` for a CountTable, else ``"samples"``.
+
+    >>> table_kind(validate_count_table(pl.DataFrame({"config": ["c"], "prompt_id": ["p"],
+    ...     "samples": [10], "correct_samples": [3]})))
+    'counts'
+    >>> table_kind(validate_sample_table(pl.DataFrame({"config": ["c"], "prompt_id": ["p"], "sample_idx": [0]})))
+    'samples'
+    """
+    return "counts" if "correct_samples" in table.columns else "samples"
 
 
 def _examples(values: list) -> str:
@@ -274,5 +292,5 @@ def has_values(df: pl.DataFrame, column: str) -> bool:
 __all__ = [
     "SAMPLE_SCHEMA", "COUNT_SCHEMA", "SAMPLE_REQUIRED", "COUNT_REQUIRED", "ExtraColumnsWarning",
     "validate_sample_table", "validate_count_table", "is_count_table", "has_values",
-    "split_configs_by_dataset",
+    "split_configs_by_dataset", "table_kind", "TableKind",
 ]

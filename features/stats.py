@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 
 FEATURES: tuple[str, ...] = (
     "accuracy", "agreement_mean", "agreement_spread", "answer_entropy", "first_correct_position",
@@ -98,7 +98,7 @@ def prompt_features(table: pl.DataFrame, kind: str | None = None) -> pl.DataFram
     ``agreement_mean`` is the prompt's agreement; ``agreement_spread`` is null (it is defined across
     prompts); ``never_correct_fraction`` is 1.0 or 0.0.
     """
-    kind = kind or ("counts" if "correct_samples" in table.columns else "samples")
+    kind = kind or table_kind(table)
     per = _prompt_from_counts(table) if kind == "counts" else _prompt_from_samples(table)
     return (per.select(*KEYS, "prompt_id", pl.col("k").cast(pl.Int64), *[pl.col(f).cast(pl.Float64) for f in FEATURES])
             .sort(["config", "prompt_id"]))

@@ -47,9 +47,9 @@ from scipy import stats as sstats
 from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import prompt_curves
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 from ttsplan.features.stats import FEATURES, config_features
-from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel, split_configs_by_dataset
+from ttsplan.fitting.success import DegenerateDataWarning, PromptSuccessModel
 
 #: DESIGN §5: the core three plus the entropy add-on. The add-on is the mean token entropy where the
 #: data has it, else the answer entropy (no shared source records token entropies); see core_set().
@@ -597,7 +597,7 @@ def compare_feature_sets(X: pl.DataFrame, y: Sequence[float], configs: Sequence[
 
 def _recorded(table: pl.DataFrame) -> pl.DataFrame:
     """``config, kmin``: the fewest samples any prompt of each configuration has."""
-    if "correct_samples" in table.columns:
+    if table_kind(table) == "counts":
         sizes = table.select("config", pl.col("samples").alias("k"))
     else:
         sizes = table.group_by(["config", "prompt_id"]).len().rename({"len": "k"})
@@ -641,7 +641,7 @@ def split_samples(table: pl.DataFrame, k: int, seed: int = 0, random_subset: boo
     >>> f["correct"].to_list(), g["correct"].to_list(), g["sample_idx"].to_list()
     ([True, False], [False, True, True], [0, 1, 2])
     """
-    if "correct_samples" in table.columns:
+    if table_kind(table) == "counts":
         n = table["samples"].to_numpy().astype(np.int64)
         c = table["correct_samples"].to_numpy().astype(np.int64)
         cf = np.random.default_rng(seed).hypergeometric(c, n - c, k)
@@ -684,15 +684,15 @@ def gain_dataset(table: pl.DataFrame, target: str, n: int, k_features: int | str
     None → :func:`default_k_features` (half of what is recorded). Features may further be restricted to
     ``n_prompts`` random prompts per config. ``observed_gain`` is the baseline the predictor must beat:
     target@k_features − pass@1 observed on the same feature samples (0 for k_features = 1).
-    A configuration is a (config, dataset) pair: shared names are split into ``"config [dataset]"``.
+    ``table`` is a validated SampleTable or CountTable, so a configuration is a (config, dataset) pair
+    (validation splits shared names into ``"config [dataset]"``).
     """
     if target not in TARGETS:
         raise TtsplanError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.{did_you_mean(target, TARGETS)}")
     if int(n) < 2:
         raise TtsplanError(f"n must be >= 2 (the gain at n = 1 is 0 by definition), got {n}.")
     n = int(n)
-    table = split_configs_by_dataset(table)
-    kind = "counts" if "correct_samples" in table.columns else "samples"
+    kind = table_kind(table)
     if kind == "counts" and target != "pass":
         raise TtsplanError(f"target {target!r} needs per-sample answers/rewards, got a count table. Use --target pass.")
     if kind == "samples":
@@ -763,9 +763,7 @@ def concentration(table: pl.DataFrame, target: str, n: int, features: str | Sequ
         warnings.simplefilter("ignore", GainDataWarning)
         full = gain_dataset(table, target, n, k_features=pool)
     keep = full["config"].to_list()
-    base = split_configs_by_dataset(table)
-    if "correct" in base.columns:
-        base = base.filter(pl.col("correct").is_not_null())
+    base = table.filter(pl.col("correct").is_not_null()) if "correct" in table.columns else table
     feat_pool, _ = split_samples(base.filter(pl.col("config").is_in(keep)), pool, seed)
     rows = []
     for npr in prompt_counts:
@@ -990,7 +988,7 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
         except TtsplanError as exc:
             lodo_note = str(exc)
     target_samples = int(data["target_samples"].min())
-    which = (f"a hypergeometric draw (seed {seed}) of" if "correct_samples" in table.columns else "the first")
+    which = (f"a hypergeometric draw (seed {seed}) of" if table_kind(table) == "counts" else "the first")
     report: dict = {
         "target": target, "n": int(n), "method": method,
         "k_features": kf, "target_samples": target_samples,

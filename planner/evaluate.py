@@ -35,8 +35,8 @@ import polars as pl
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves, weighted_maj_at_k
-from ttsplan.features.schema import has_values
-from ttsplan.fitting.success import DegenerateDataWarning, split_configs_by_dataset
+from ttsplan.features.schema import has_values, table_kind
+from ttsplan.fitting.success import DegenerateDataWarning
 from ttsplan.planner.allocate import allocate, difficulty_bins
 from ttsplan.planner.budget import Budget
 from ttsplan.planner.plan import pilot_posteriors, plan_config, prepare
@@ -262,7 +262,7 @@ def evaluate(table: pl.DataFrame, budgets: Sequence[float] | None = None, test_f
     """
     if table.height == 0:
         raise TtsplanError("data must have at least one sample, got an empty table. Pass a non-empty sample table.")
-    if "correct_samples" in table.columns:
+    if table_kind(table) == "counts":
         raise TtsplanError("evaluate needs a sample table (answers per sample), got a count table. "
                            "Pass a sample table.")
     if not has_values(table, "correct"):
@@ -273,7 +273,7 @@ def evaluate(table: pl.DataFrame, budgets: Sequence[float] | None = None, test_f
             for part in str(s).split(","):
                 if part.strip():
                     get_strategy(part)
-    table = split_configs_by_dataset(table.filter(pl.col("correct").is_not_null()))
+    table = table.filter(pl.col("correct").is_not_null())
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)

@@ -24,7 +24,7 @@ import polars as pl
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import TableBlocks
-from ttsplan.features.schema import split_configs_by_dataset
+from ttsplan.features.schema import table_kind
 from ttsplan.planner.crossfit import DEFAULT_CONFIDENCE, DEFAULT_FOLDS, Objective, bootstrap_estimate, crossfit
 from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families, score_policies
 
@@ -77,7 +77,7 @@ def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = Non
         problems.append(f"repeats must be a whole number >= 1, got {repeats!r}.")
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         problems.append(f"test_fraction must be in (0, 1), got {test_fraction!r}. Try 0.5.")
-    if (blocks.kind == "counts") if blocks is not None else ("correct_samples" in table.columns):
+    if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
         problems.append("evaluate needs a sample table (answers per sample), got a count table.")
     try:
         families = check_families(families)
@@ -91,7 +91,6 @@ def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = Non
     rows = []
     c = 0
     for part in blocks if blocks is not None else [table]:
-        part = split_configs_by_dataset(part)
         parts = {key[0]: sub for key, sub in part.partition_by("config", as_dict=True).items()}
         total = max(len(blocks.configs) if blocks is not None else 0, c + len(parts))
         for config in sorted(parts):

@@ -30,7 +30,7 @@ import polars as pl
 
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.schema import split_configs_by_dataset
+from ttsplan.features.schema import table_kind
 from ttsplan.fitting.success import DegenerateDataWarning
 from ttsplan.planner.budget import Budget
 from ttsplan.planner.plan import (
@@ -54,12 +54,11 @@ def make_pilot_plan(labeled: pl.DataFrame, pilot: pl.DataFrame, budget: Budget |
                     strategies: str | Sequence[str] | None = None, prompts: Sequence[Any] | None = None,
                     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Plan:
     """Plan the pilot table's prompts (see the module doc); ``budget`` in samples (default max(8, K0 + 1)/prompt)."""
-    if "correct_samples" in labeled.columns or "correct_samples" in pilot.columns:
+    if "counts" in (table_kind(labeled), table_kind(pilot)):
         raise TtsplanError("--pilot-file needs sample tables (answers per sample), got a count table. Pass the "
                            "SampleTables of the labeled pass and of the pilot.")
     if budget is not None and budget.unit != "samples":
         raise TtsplanError(f"a pilot plan's budget must be in samples, got {budget.unit}. Use --unit samples.")
-    labeled, pilot = split_configs_by_dataset(labeled), split_configs_by_dataset(pilot)
     lab_cfgs = set(labeled["config"].unique().to_list())
     cfgs = sorted(pilot["config"].unique().to_list())
     problems = [f"pilot configuration {c!r} must also be in the labeled table, got none of its samples there."

@@ -43,13 +43,12 @@ import polars as pl
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE, DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import prompt_curves
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 from ttsplan.fitting.success import (
     DegenerateDataWarning,
     PilotSuccessModel,
     PromptPosteriors,
     PromptSuccessModel,
-    split_configs_by_dataset,
 )
 from ttsplan.planner.allocate import (
     allocate,
@@ -367,7 +366,7 @@ def _model_hash(parts: Sequence[Any]) -> str:
 
 def prompt_lengths(table: pl.DataFrame) -> pl.DataFrame:
     """Mean prompt and output tokens per (config, prompt_id); nulls where the table has none."""
-    if "correct_samples" in table.columns or not has_values(table, "output_tokens"):
+    if table_kind(table) == "counts" or not has_values(table, "output_tokens"):
         keys = table.select("config", "prompt_id").unique()
         return keys.with_columns(pl.lit(None, pl.Float64).alias("prompt_tokens"),
                                  pl.lit(None, pl.Float64).alias("output_tokens"))
@@ -394,7 +393,7 @@ def pilot_posteriors(table: pl.DataFrame, k0: int, confidence: float = DEFAULT_C
     The :class:`~ttsplan.fitting.success.PilotSuccessModel` is fitted per configuration on ``labeled``
     (default: ``table`` itself, i.e. a plan for a rerun of known prompts).
     """
-    if "correct_samples" in table.columns:
+    if table_kind(table) == "counts":
         raise TtsplanError("--pilot needs a sample table (answers per sample), got a count table. "
                            "Drop --pilot or pass a sample table.")
     k0 = int(k0)
@@ -464,8 +463,7 @@ def prepare(table: pl.DataFrame, unit: str, strategies: Sequence[str] | str | No
     """
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
-    table = split_configs_by_dataset(table)
-    kind = "counts" if "correct_samples" in table.columns else "samples"
+    kind = table_kind(table)
     has_answers = kind == "samples" and has_values(table, "answer")
     post = posteriors if posteriors is not None else fit_success(table, pilot, confidence)
     has_reward = kind == "samples" and has_values(table, "reward") and getattr(post, "mu1", None) is not None
@@ -525,7 +523,7 @@ def calibration_offsets(table: pl.DataFrame, post: Any, metrics: Sequence[str], 
     the largest N the data supports, the offset at that N is carried forward. N = 1 of ``pass`` is the
     greedy calibration.
     """
-    t = split_configs_by_dataset(table).filter(pl.col("correct").is_not_null() & (pl.col("sample_idx") >= skip))
+    t = table.filter(pl.col("correct").is_not_null() & (pl.col("sample_idx") >= skip))
     t = t.with_columns(pl.col("sample_idx") - skip)
     grid = [int(g) for g in grid]
     out: dict[tuple[str, str], np.ndarray] = {}
@@ -659,7 +657,8 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
               pilot: int | None = None, risk_averse: bool = False, grid: Sequence[int] = DEFAULT_GRID,
               confidence: float = DEFAULT_CONFIDENCE, batch_prompts: int = 64, calibrate: bool = True,
               calibration: Any = None, extrapolate: bool = False) -> Plan:
-    """Plan every configuration of ``table`` under ``budget`` (see the module docstring).
+    """Plan every configuration of ``table`` (a validated SampleTable or CountTable) under ``budget`` (see the
+    module docstring).
 
     ``calibrate`` (default): shift the success model's per-config pass / maj / BoN curves onto the exact
     empirical curves of the labeled samples (:func:`calibration_offsets`), so the config-level choice
@@ -676,14 +675,13 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     cost_model = resolve_cost_model(model, gpu, calibration)
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
-    table = split_configs_by_dataset(table)
-    recorded = (int(table["samples"].min()) if "correct_samples" in table.columns
+    recorded = (int(table["samples"].min()) if table_kind(table) == "counts"
                 else int(table.group_by(["config", "prompt_id"]).len()["len"].min()))
     extrapolated = [int(g) for g in grid if int(g) > recorded]
     if not extrapolate:  # N stays where there is evidence
         grid = [int(g) for g in grid if int(g) <= recorded] or [recorded]
     cal = None
-    if calibrate and "correct_samples" not in table.columns:
+    if calibrate and table_kind(table) == "samples":
         cal_post = fit_success(table, pilot, confidence)
         cal = (table, cal_post, int(pilot or 0))
         prep = prepare(table, unit, strategies, grid, cost_model, pilot, confidence, batch_prompts,

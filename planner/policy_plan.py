@@ -36,7 +36,7 @@ import numpy as np
 import polars as pl
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.io import TableBlocks, update_csv_hash
-from ttsplan.features.schema import split_configs_by_dataset
+from ttsplan.features.schema import table_kind
 from ttsplan.planner.budget import PRICED_UNITS
 from ttsplan.planner.crossfit import (
     DEFAULT_CONFIDENCE,
@@ -323,7 +323,7 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
         problems.append(f"orders must be a whole number >= 1, got {orders!r}.")
     if not (isinstance(confidence, float) and 0 < confidence < 1):
         problems.append(f"confidence must be in (0, 1), got {confidence!r}.")
-    if (blocks.kind == "counts") if blocks is not None else ("correct_samples" in table.columns):
+    if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
         problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
                         "stopping and majority vote need answers; pass a SampleTable.")
     try:
@@ -338,7 +338,6 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
     out: list[ConfigPolicy] = []
     total = len(blocks.configs) if blocks is not None else None
     for b, part in enumerate(blocks if blocks is not None else [table]):
-        part = split_configs_by_dataset(part)
         update_csv_hash(h, part, header=b == 0)
         out += _plan_configs(part, objective, priced, cost_model, folds=folds, orders=orders,
                              confidence=confidence, seed=seed, progress=progress, done=len(out), total=total,

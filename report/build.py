@@ -9,7 +9,7 @@ import polars as pl
 
 from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.schema import has_values, split_configs_by_dataset
+from ttsplan.features.schema import has_values, table_kind
 from ttsplan.planner.plan import make_plan, resolve_cost_model
 from ttsplan.planner.policy_plan import PolicyPlan
 from ttsplan.report.figure_data import (
@@ -20,7 +20,6 @@ from ttsplan.report.figure_data import (
     frontier_data,
     gain_data,
     policy_plan_points,
-    table_kind,
 )
 
 #: ``progress(message)``: called before each slow step (the CLI prints it dimmed to stderr)
@@ -41,7 +40,6 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
         raise TtsplanError(f"figures must be among {', '.join(FIGURES)}, got {', '.join(unknown)}.")
-    table = split_configs_by_dataset(table)
     cost_model = None
     if model is not None:  # priced as `ttsplan plan` prices (the shipped calibration on H100)
         cost_model = resolve_cost_model(model, gpu, calibration)

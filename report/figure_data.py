@@ -27,7 +27,7 @@ import polars as pl
 from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE, DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.estimators import curves
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 from ttsplan.fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
 from ttsplan.fitting.gain import fit_report
 from ttsplan.planner.plan import fit_success, prepare, prompt_lengths
@@ -51,11 +51,6 @@ BREAKDOWN_PARTS = (("prefill_s", "prefill (prompt)", "#9edae5"),
 #: the keys of ``ttsplan estimate --format json`` that every cost-breakdown row carries
 ESTIMATE_KEYS = ("n", "tokens", "generated_tokens", "verifier_tokens", "flops", "bytes", "eflops", "kv_cache_bytes",
                  "waves", "prefill_s", "decode_s", "verify_s", "latency_s", "cost_usd")
-
-
-def table_kind(table: pl.DataFrame) -> str:
-    """``"counts"`` for a CountTable (a ``correct_samples`` column), else ``"samples"``."""
-    return "counts" if "correct_samples" in table.columns else "samples"
 
 
 def _ks(table: pl.DataFrame) -> list[int]:
@@ -107,7 +102,7 @@ def _planner_arrays(table: pl.DataFrame, unit: str, cost_model: Any, batch_promp
     """The accuracy and cost arrays exactly as :func:`ttsplan.planner.plan.make_plan` builds them (with its
     default calibration of the success model onto the empirical curves of a sample table)."""
     kw: dict[str, Any] = {"cost_model": cost_model, "batch_prompts": batch_prompts}
-    if "correct_samples" not in table.columns:
+    if table_kind(table) == "samples":
         post = fit_success(table)
         kw.update(posteriors=post, calibrate=(table, post, 0))
     return prepare(table, unit, **kw)
@@ -351,4 +346,4 @@ def to_json(obj: Any) -> str:
 
 __all__ = ["BREAKDOWN_PARTS", "ESTIMATE_KEYS", "FIGURES", "METRIC_STRATEGY", "UNITS", "allocation_data",
            "cost_breakdown_data", "curves_data", "default_gain_n", "default_gain_target", "frontier_data",
-           "gain_data", "table_kind", "to_json"]
+           "gain_data", "to_json"]

@@ -8,7 +8,7 @@ import pytest
 
 from ttsplan.features.errors import SchemaError, TtsplanError
 from ttsplan.features.io import read_counts, read_metadata, read_samples, read_table, to_counts, write_parquet_atomic
-from ttsplan.features.schema import SAMPLE_SCHEMA, validate_count_table, validate_sample_table
+from ttsplan.features.schema import SAMPLE_SCHEMA, table_kind, validate_count_table, validate_sample_table
 
 
 def good_rows(n_prompts=2, k=3):
@@ -153,3 +153,16 @@ def test_cli_prints_the_note_as_one_line_and_works(tmp_path):
     notes = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(notes) == 1 and notes[0].startswith("warning: ") and "run_id" in notes[0], res.stderr
     assert json.loads(res.stdout)
+
+
+def test_table_kind_matches_read_table(tmp_path):
+    """table_kind asks a validated table the kind read_table detected when it read it."""
+    samples = pl.DataFrame({"config": ["c", "c"], "prompt_id": ["p", "p"], "sample_idx": [0, 1],
+                            "correct": [True, False]})
+    samples.write_parquet(tmp_path / "s.parquet")
+    to_counts(validate_sample_table(samples)).write_parquet(tmp_path / "c.parquet")
+    for name, want in (("s.parquet", "samples"), ("c.parquet", "counts")):
+        table, kind = read_table(tmp_path / name)
+        assert kind == want
+        assert table_kind(table) == want
+    assert table_kind(to_counts(validate_sample_table(samples))) == "counts"

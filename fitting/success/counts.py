@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 
 
 def prompt_counts(table: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """Per-prompt ``config, prompt_id, n, c`` (+ ``top_wrong``, ``n_wrong`` and reward stats for samples)."""
-    kind = "counts" if "correct_samples" in table.columns else "samples"
+    kind = table_kind(table)
     if kind == "counts":
         out = table.select("config", "prompt_id", pl.col("samples").alias("n"), pl.col("correct_samples").alias("c"))
         return out.sort(["config", "prompt_id"]), kind

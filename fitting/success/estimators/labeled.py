@@ -11,7 +11,6 @@ from scipy import stats
 
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.schema import split_configs_by_dataset
 from ttsplan.fitting.beta_binomial import fit_beta_binomial
 from ttsplan.fitting.success.counts import prompt_counts, reward_model, shrunk_rho
 from ttsplan.fitting.success.posteriors import PromptPosteriors
@@ -38,7 +37,7 @@ class PromptSuccessModel:
             raise TtsplanError(f"confidence must be in (0, 1), got {self.confidence}.")
         if int(self.min_prompts) < 1:
             raise TtsplanError(f"min_prompts must be >= 1, got {self.min_prompts}.")
-        per, kind = prompt_counts(split_configs_by_dataset(table))
+        per, kind = prompt_counts(table)
         n = per["n"].to_numpy().astype(float)
         c = per["c"].to_numpy().astype(float)
         configs = per["config"].to_numpy()

@@ -7,7 +7,7 @@ from scipy import optimize, special
 
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.schema import has_values
+from ttsplan.features.schema import has_values, table_kind
 from ttsplan.fitting.beta_binomial import fit_concentration
 from ttsplan.fitting.success.counts import prompt_counts
 from ttsplan.fitting.success.posteriors import PromptPosteriors
@@ -70,7 +70,7 @@ class PilotSuccessModel:
         self.seed = seed
 
     def fit(self, samples: pl.DataFrame) -> PilotSuccessModel:
-        if "correct_samples" in samples.columns:
+        if table_kind(samples) == "counts":
             raise TtsplanError("PilotSuccessModel needs a sample table (answers / lengths per sample), got a count "
                                "table. Use PromptSuccessModel for count tables.")
         if int(self.k0) < 2:
