@@ -62,7 +62,13 @@ from ttsplan.features.errors import SchemaError, TtsplanError, did_you_mean
 from ttsplan.features.grading import grade
 from ttsplan.features.io import write_atomic, write_parquet_atomic
 from ttsplan.features.sampler.base import Engine, SamplerConfig
-from ttsplan.features.sampler.checkpoint import LOCK_PREFIX, ResumeRecord, check_run_params, shard_lock
+from ttsplan.features.sampler.checkpoint import (
+    LOCK_PREFIX,
+    CheckpointPolicy,
+    ResumeRecord,
+    check_run_params,
+    shard_lock,
+)
 from ttsplan.features.sampler.executors import executor_for
 from ttsplan.features.sampler.rows import sample_row
 from ttsplan.features.tasks import Prompt
@@ -132,8 +138,8 @@ def _unit_reward(reward: float | None, kind: str) -> float | None:
 class _Run:
     def __init__(self, caps: dict[str, int], strategies: dict[str, str], prompts: Sequence[Prompt], engine: Engine,
                  out_dir: Path, config: str, rule: str | None, threshold: float | None, min_n: int | None,
-                 budget: int | None, sampling: SamplerConfig, batch: int, checkpoint_every: int,
-                 checkpoint_s: float, progress: Callable[[RunProgress], None] | None):
+                 budget: int | None, sampling: SamplerConfig, batch: int, checkpoint: CheckpointPolicy,
+                 progress: Callable[[RunProgress], None] | None):
         self.engine, self.out, self.sampling = engine, out_dir, sampling
         self.config = config
         by_id = {p.id: p for p in prompts}
@@ -151,7 +157,7 @@ class _Run:
         max_n = int(self.caps.max())
         self.rule_name, self.threshold, self.min_n, self.budget = rule, threshold, min_n, budget
         self.max_n = max_n
-        self.batch, self.checkpoint_every, self.checkpoint_s = batch, checkpoint_every, checkpoint_s
+        self.batch, self.checkpoint_policy = batch, checkpoint
         self.progress = progress
         self.rows: list[dict] = []      # told, not yet written
         self.record = ResumeRecord(out_dir)
@@ -249,7 +255,7 @@ class _Run:
                     await asyncio.gather(*inflight, return_exceptions=True)
                     inflight.clear()
                 now = time.perf_counter()
-                if error is not None or since_flush >= self.checkpoint_every or now - last_flush >= self.checkpoint_s:
+                if error is not None or self.checkpoint_policy.due(since_flush, now - last_flush):
                     self.checkpoint(session)
                     since_flush, last_flush = 0, now
                 if self.progress:
@@ -322,15 +328,16 @@ class _Run:
 def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Engine, out_dir: str | Path, *, config: str | None = None,
              rule: str | None = None, threshold: float | None = None, min_n: int | None = None,
              budget: int | None = None, sampling: SamplerConfig | None = None, batch: int = 8,
-             checkpoint_every: int = 32, checkpoint_s: float = 10.0,
+             checkpoint: CheckpointPolicy = CheckpointPolicy(),
              progress: Callable[[RunProgress], None] | None = None) -> RunResult:
     """Run ``plan`` (a :class:`~ttsplan.planner.plan.Plan` or ``{prompt_id: n}``) and write ``out_dir`` (see module doc).
 
     ``rule`` (``beta``, ``horizon``, ``esc``, ``weighted``, ``pilot``, ``budget``; ``None`` = the plan's
     fixed N) with ``threshold`` / ``min_n`` stops prompts early; ``budget`` caps total samples.
-    ``checkpoint_every`` samples or ``checkpoint_s`` seconds, whichever first, bound what a crash can
-    lose (it is re-sampled, identically, on the rerun). A failing engine stops the run with the
-    engine's error after saving every finished sample; rerun the same call to resume.
+    ``checkpoint`` (:class:`~ttsplan.features.sampler.checkpoint.CheckpointPolicy`; default every 32
+    samples or 10 seconds, whichever first) bounds what a crash can lose (it is re-sampled, identically,
+    on the rerun). A failing engine stops the run with the engine's error after saving every finished
+    sample; rerun the same call to resume.
     """
     sampling = sampling or SamplerConfig(k=1)
     plan_config, caps, strategies = plan_caps(plan, config)
@@ -339,7 +346,7 @@ def run_plan(plan: Any, prompts: Sequence[Prompt], engine: Engine, out_dir: str 
     label = sampling.config or plan_config or f"{engine.model_name}/T{sampling.temperature:g}"
     out = Path(out_dir)
     r = _Run(caps, strategies, prompts, engine, out, label, rule, threshold, min_n, budget, sampling, batch,
-             checkpoint_every, checkpoint_s, progress)
+             checkpoint, progress)
     created = not out.exists()
     try:
         with shard_lock(out, (0, 1), {"kind": "ttsplan run"}):  # one run per --out at a time

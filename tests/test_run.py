@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.sampler import ReplayEngine, SamplerConfig
+from ttsplan.features.sampler.checkpoint import CheckpointPolicy
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.features.tasks import Prompt, write_prompts
 from ttsplan.planner import run as run_mod
@@ -81,7 +82,7 @@ def test_missing_prompts_are_reported(tmp_path):
 
 def test_crash_between_part_and_session_resumes_exactly(tmp_path, monkeypatch):
     full = run_plan({pid: K for pid in ANSWERS}, PROMPTS, ReplayEngine(recorded()), tmp_path / "full",
-                    rule="esc", threshold=3, sampling=SAMPLING, checkpoint_every=1)
+                    rule="esc", threshold=3, sampling=SAMPLING, checkpoint=CheckpointPolicy(every_rows=1))
     calls = {"n": 0}
     real = run_mod._Run.save_session
 
@@ -94,15 +95,31 @@ def test_crash_between_part_and_session_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(run_mod._Run, "save_session", flaky)
     with pytest.raises(KeyboardInterrupt):
         run_plan({pid: K for pid in ANSWERS}, PROMPTS, ReplayEngine(recorded()), tmp_path / "crash", rule="esc",
-                 threshold=3, sampling=SAMPLING, checkpoint_every=1)
+                 threshold=3, sampling=SAMPLING, checkpoint=CheckpointPolicy(every_rows=1))
     monkeypatch.setattr(run_mod._Run, "save_session", real)
     assert len(list((tmp_path / "crash" / "parts").glob("*.parquet"))) == 3
     res = run_plan({pid: K for pid in ANSWERS}, PROMPTS, ReplayEngine(recorded()), tmp_path / "crash", rule="esc",
-                   threshold=3, sampling=SAMPLING, checkpoint_every=1)
+                   threshold=3, sampling=SAMPLING, checkpoint=CheckpointPolicy(every_rows=1))
     key = ["prompt_id", "sample_idx"]
     assert res.table.sort(key).drop("text").equals(full.table.sort(key).drop("text"))
     assert res.result.equals(full.result)
     assert res.summary["resumed_samples"] > 0
+
+
+def test_checkpoint_policy_validates_and_sets_the_parts(tmp_path):
+    with pytest.raises(TtsplanError, match=r"every_rows must be a whole number >= 1, got 0\..*every_s must be a "
+                                           r"number of seconds > 0, got nan"):
+        CheckpointPolicy(every_rows=0, every_s=float("nan"))
+    with pytest.raises(TtsplanError, match="every_rows must be a whole number >= 1, got 2.5"):
+        CheckpointPolicy(every_rows=2.5)
+    caps = {pid: K for pid in ANSWERS}
+    one = run_plan(caps, PROMPTS, ReplayEngine(recorded()), tmp_path / "one", sampling=SAMPLING,
+                   checkpoint=CheckpointPolicy(every_rows=10**9, every_s=float("inf")))
+    each = run_plan(caps, PROMPTS, ReplayEngine(recorded()), tmp_path / "each", sampling=SAMPLING,
+                    checkpoint=CheckpointPolicy(every_rows=1))
+    assert len(list((tmp_path / "one" / "parts").glob("*.parquet"))) == 1  # only the final checkpoint
+    assert len(list((tmp_path / "each" / "parts").glob("*.parquet"))) > 1
+    assert one.table.drop("text").equals(each.table.drop("text"))
 
 
 def test_changed_parameters_refuse_to_resume(tmp_path):
@@ -212,7 +229,7 @@ def test_openai_run_survives_a_dead_server_and_resumes(tmp_path):
 
     with pytest.raises(TtsplanError, match=r"run stopped: .*Connection refused.*rerun the same command to resume"):
         run_plan(caps, STUB_PROMPTS, stub_engine(dies, concurrency=4, max_retries=1), tmp_path / "run",
-                 rule="beta", sampling=SAMPLING, checkpoint_every=5)
+                 rule="beta", sampling=SAMPLING, checkpoint=CheckpointPolicy(every_rows=5))
     saved = pl.concat([pl.read_parquet(p) for p in (tmp_path / "run" / "parts").glob("*.parquet")])
     assert 0 < saved.height <= 20
     stub2 = Stub(honours_n=False)

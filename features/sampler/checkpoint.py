@@ -9,6 +9,7 @@ run-parameter check and the per-shard lock.
 * :func:`check_run_params`: the parameter file (``.run.json`` / ``run.json``), created atomically on the
   first run and compared on every rerun, so a resume with other parameters is refused.
 * :func:`shard_lock`: an exclusive ``flock`` held for the whole run of one shard.
+* :class:`CheckpointPolicy`: how often ``ttsplan run`` checkpoints (every so many rows or seconds).
 
 >>> import tempfile
 >>> rec = ResumeRecord(tempfile.mkdtemp())
@@ -27,11 +28,13 @@ import contextlib
 import datetime as _dt
 import importlib.metadata
 import json
+import math
 import os
 import socket
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +47,42 @@ LOCK_PREFIX = ".lock-"
 #: the resume record's state file and part folder inside a run directory (``ttsplan run``).
 STATE_FILE = "session.json"
 PARTS_DIR = "parts"
+
+
+# -- when to checkpoint ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Checkpoint after ``every_rows`` new rows or ``every_s`` seconds since the last one, whichever comes
+    first; together they bound what a crash can lose (it is re-sampled, identically, on the rerun).
+
+    >>> CheckpointPolicy(every_rows=1).due(rows=1, elapsed_s=0.0)
+    True
+    >>> CheckpointPolicy().due(rows=5, elapsed_s=2.0)
+    False
+    >>> CheckpointPolicy(every_rows=0)
+    Traceback (most recent call last):
+    ...
+    ttsplan.features.errors.TtsplanError: every_rows must be a whole number >= 1, got 0. Checkpoint every 32 rows, say.
+    """
+
+    every_rows: int = 32
+    every_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if isinstance(self.every_rows, bool) or not isinstance(self.every_rows, int) or self.every_rows < 1:
+            problems.append(f"every_rows must be a whole number >= 1, got {self.every_rows!r}. Checkpoint every 32 "
+                            "rows, say.")
+        if (isinstance(self.every_s, bool) or not isinstance(self.every_s, (int, float)) or math.isnan(self.every_s)
+                or self.every_s <= 0):
+            problems.append(f"every_s must be a number of seconds > 0, got {self.every_s!r}. Checkpoint every 10 s, "
+                            "say (math.inf: by rows only).")
+        if problems:
+            raise TtsplanError(" ".join(problems))
+
+    def due(self, rows: int, elapsed_s: float) -> bool:
+        """Whether ``rows`` rows told and ``elapsed_s`` seconds since the last checkpoint call for the next one."""
+        return rows >= self.every_rows or elapsed_s >= self.every_s
 
 
 # -- part files ------------------------------------------------------------------------------------
@@ -281,5 +320,5 @@ def undo_empty_run(cdir: Path, created: Path | None, lock_path: Path, run_file: 
                 d = d.parent
 
 
-__all__ = ["LOCK_PREFIX", "PARTS_DIR", "STATE_FILE", "ResumeRecord", "check_run_params", "first_missing",
-           "package_versions", "read_parts", "shard_lock", "undo_empty_run", "utc_now", "write_part"]
+__all__ = ["LOCK_PREFIX", "PARTS_DIR", "STATE_FILE", "CheckpointPolicy", "ResumeRecord", "check_run_params",
+           "first_missing", "package_versions", "read_parts", "shard_lock", "undo_empty_run", "utc_now", "write_part"]
