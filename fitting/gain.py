@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats as sstats
 
 from ttsplan.features.defaults import DEFAULT_CI_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
@@ -326,6 +325,7 @@ class GainPredictor:
 
 # ------------------------------------------------------------------------------------ evaluation
 def _rank_scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats as sstats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     if np.ptp(y) == 0 or np.ptp(p) == 0:
         rho = tau = 0.0
     else:
@@ -336,6 +336,7 @@ def _rank_scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
 
 def _boot_rho(yb: np.ndarray, pb: np.ndarray) -> np.ndarray:
     """Spearman ρ per row of (replicates × configs) arrays (0 where a row is constant)."""
+    from scipy import stats as sstats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     ry = sstats.rankdata(yb, axis=1)
     rp = sstats.rankdata(pb, axis=1)
     ry -= ry.mean(axis=1, keepdims=True)
@@ -354,6 +355,7 @@ def _bootstrap_scores(y: np.ndarray, p: np.ndarray, n_boot: int, seed: int,
     idx = rng.integers(0, y.size, (n_boot, y.size))
     yb, pb = y[idx], p[idx]
     rho = _boot_rho(yb, pb)
+    from scipy import stats as sstats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     tau = np.array([sstats.kendalltau(a, b).statistic if np.ptp(a) and np.ptp(b) else 0.0 for a, b in zip(yb, pb)])
     mae = np.abs(yb - pb).mean(axis=1)
     a = (1 - confidence) / 2

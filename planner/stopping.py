@@ -53,7 +53,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.fitting.beta_binomial import fit_beta_prior  # method-of-moments prior (re-exported here)
@@ -86,6 +86,7 @@ def beta_confidence(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 @lru_cache(maxsize=64)
 def beta_table(max_n: int) -> np.ndarray:
     """``T[a, b]`` = :func:`beta_confidence` for integer counts 0..max_n (exact binomial CDF)."""
+    from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     a = np.arange(max_n + 1)[:, None]
     b = np.arange(max_n + 1)[None, :]
     table = stats.binom.cdf(a, a + b + 1, 0.5)
@@ -183,6 +184,7 @@ def majority_accuracy(q: np.ndarray, n: np.ndarray | int) -> np.ndarray:
     >>> float(majority_accuracy(np.array([0.75]), 3)[0])  # 0.75^3 + 3·0.75²·0.25
     0.84375
     """
+    from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     q = np.asarray(q, dtype=float)
     n = np.asarray(n)
     win = stats.binom.sf(np.floor(n / 2), n, q)
@@ -199,6 +201,7 @@ def race_accuracy(q: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
     >>> round(float(race_accuracy(np.array([0.6]), np.array([0.2]), 1)[0]), 4)  # only "A drawn" wins
     0.6
     """
+    from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     q = np.asarray(q, dtype=float)[:, None]
     r = np.asarray(r, dtype=float)[:, None]
     x = np.arange(n + 1)[None, :]

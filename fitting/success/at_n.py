@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 _CHUNK_ELEMENTS = 2_000_000  # work-array size per chunk of prompts (maj/bon)
 
@@ -40,6 +40,7 @@ def maj_at_n_point(p: np.ndarray, q: np.ndarray, n_grid: Sequence[int]) -> np.nd
     >>> maj_at_n_point(np.array([0.6]), np.array([0.4]), [1]).round(3).tolist()
     [[0.6]]
     """
+    from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
     p = np.clip(np.asarray(p, dtype=float).ravel(), 0.0, 1.0)
     q = np.clip(np.asarray(q, dtype=float).ravel(), 0.0, 1.0)
     biggest = max(int(x) for x in n_grid) if len(n_grid) else 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy import special, stats
+from scipy import special
 
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError, did_you_mean
@@ -74,6 +74,7 @@ class PromptPosteriors:
         return self.a / (self.a + self.b)
 
     def p_quantile(self, q: float) -> np.ndarray:
+        from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
         return stats.beta.ppf(q, self.a, self.b)
 
     def _value_at_p(self, strategy: str, p: np.ndarray, grid: list[int]) -> np.ndarray:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from ttsplan.features.defaults import DEFAULT_CONFIDENCE
 from ttsplan.features.errors import TtsplanError
@@ -122,6 +121,7 @@ class PromptSuccessModel:
 
     def summary(self) -> pl.DataFrame:
         """Per-config prior with intervals of the prior mean (profile over the posterior means)."""
+        from scipy import stats  # ~0.3 s to import: only the commands that use it pay for it (DESIGN §1)
         post = self._post()
         rows = []
         alpha = (1 - self.confidence) / 2
