@@ -53,8 +53,9 @@ HEAVY = ("torch", "transformers", "vllm", "httpx", "matplotlib", "PIL", "ray", "
          "accelerate", "safetensors", "huggingface_hub", "inspect_ai", "lm_eval")
 #: ... and what ``import ttsplan.cli.main`` must not load either: sklearn (only its NotFittedError is
 #: used) and joblib (calibration's leave-one-out) pull in psutil, narwhals and threadpoolctl, ~0.3 s;
-#: scipy.stats (~0.3 s) is imported inside the functions that use it (stopping, success model, gain)
-NOT_AT_STARTUP = (*HEAVY, "sklearn", "joblib", "psutil", "scipy.stats")
+#: scipy.stats (~0.3 s) and pyarrow (~0.05 s) are imported inside the functions that use them (stopping,
+#: success model, gain; the parquet writer and metadata reader of features/atomic.py)
+NOT_AT_STARTUP = (*HEAVY, "sklearn", "joblib", "psutil", "scipy.stats", "pyarrow")
 
 #: (importer, imported) imports of our own modules that stay inside a function, each with its reason.
 #: Keep it short: a module-level import is the rule (a cycle it would make is a layout to fix).
