@@ -100,9 +100,14 @@ def test_cli_round_trip_plan_export_replay_import_evaluate(tmp_path):
     r = run("export", tmp_path / "plan.json", "--to", "vllm-batch", "--prompts", tmp_path / "prompts.jsonl",
             "--out", tmp_path / "requests.jsonl", "--replay", samples, "--replay-out", tmp_path / "responses.jsonl")
     assert r.exit_code == 0, r.output
-    assert "vllm-batch" in r.output and "majority×16" in r.output
+    from ttsplan.planner.policy_plan import read_plan
+
+    planned = read_plan((tmp_path / "plan.json").read_text()).allocations_frame()
+    more = {pid: n - 4 for pid, n in planned.select("prompt_id", "n").iter_rows() if n > 4}  # N counts the pilot
+    assert "vllm-batch" in r.output and f"majority×{len(more)}" in r.output
     reqs = [json.loads(x) for x in (tmp_path / "requests.jsonl").read_text().splitlines()]
-    assert len(reqs) == 16 and all(q["custom_id"].startswith("toy-1b/T0.7::") for q in reqs)
+    assert {q["custom_id"].split("::")[1]: q["body"]["n"] for q in reqs} == more
+    assert all(q["custom_id"].startswith("toy-1b/T0.7::") for q in reqs)
     r = run("import", "openai-batch", tmp_path / "responses.jsonl", "--prompts", tmp_path / "prompts.jsonl",
             "--out", tmp_path / "imported.parquet")
     assert r.exit_code == 0, r.output
