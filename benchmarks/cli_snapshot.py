@@ -86,6 +86,9 @@ def main(out_dir: str) -> int:
 
 
 if __name__ == "__main__":
+    if any(a in ("-h", "--help") for a in sys.argv[1:]) or any(a.startswith("-") for a in sys.argv[1:2]):
+        print(__doc__)
+        sys.exit(0 if any(a in ("-h", "--help") for a in sys.argv[1:]) else 2)
     if len(sys.argv) == 4 and sys.argv[2] == "--compare":
         rc = main(sys.argv[1])
         sys.exit(rc or compare(sys.argv[1], sys.argv[3]))
