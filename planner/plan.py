@@ -62,7 +62,7 @@ from ttsplan.planner.plan_model import (
     prompt_text_hash,
     table_hash,
 )
-from ttsplan.planner.plan_options import (
+from ttsplan.planner.option_arrays import (
     DEFAULT_GRID,
     Prepared,
     fit_success,
