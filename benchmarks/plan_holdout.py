@@ -34,7 +34,7 @@ import polars as pl
 from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.io import read_samples
 from ttsplan.features.schema import validate_sample_table
-from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.crossfit import Objective, PlanOptions
 from ttsplan.planner.holdout import holdout, summarize
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
@@ -70,6 +70,7 @@ def main() -> int:
     args = ap.parse_args()
     kw = {} if args.margin is None else {"margin": args.margin}
     objective = Objective.majority(None, args.tolerance, **kw)
+    options = PlanOptions(orders=args.orders, families=tuple(args.policies.split(",")))
     print(f"load average {os.getloadavg()[0]:.2f}; objective: {objective.describe()}; margin {objective.margin} se; "
           f"{args.splits} splits, {args.orders} sample orders; candidates {args.policies}", flush=True)
     groups = {"custom": args.files} if args.files else {
@@ -81,8 +82,8 @@ def main() -> int:
         if missing:
             print(f"{name}: skipped, missing {', '.join(map(str, missing))}")
             continue
-        res = pl.concat([holdout(validate_sample_table(read_samples([f])), objective, repeats=args.splits,
-                                 orders=args.orders, families=tuple(args.policies.split(","))).with_columns((pl.lit(f"{f.stem}:") + pl.col("config"))
+        res = pl.concat([holdout(validate_sample_table(read_samples([f])), objective, options,
+                                 repeats=args.splits).with_columns((pl.lit(f"{f.stem}:") + pl.col("config"))
                                                                   .alias("config")) for f in files])
         overall.append(show(name, res))
         print(f"({time.perf_counter() - t0:.0f} s)\n", flush=True)

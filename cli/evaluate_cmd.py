@@ -10,7 +10,7 @@ from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, parse_families,
 from ttsplan.cli.options import OutFileOpt, TableOrJsonOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_blocks, read_table
-from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.crossfit import Objective, PlanOptions
 from ttsplan.planner.evaluate import evaluate, parse_budgets
 from ttsplan.planner.holdout import holdout, summarize
 from ttsplan.planner.option_grid import check_families
@@ -109,9 +109,8 @@ def evaluate_command(
 
 def _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out, families) -> None:
     table = read_blocks(files)  # a table larger than memory is evaluated a block of whole configurations at a time
-    res = holdout(table, objective, repeats=repeats, test_fraction=test_fraction, seed=seed, folds=folds,
-                  orders=orders, progress=throttled_progress("evaluate"),
-                  families=families)
+    res = holdout(table, objective, PlanOptions(folds=folds, orders=orders, seed=seed, families=families),
+                  repeats=repeats, test_fraction=test_fraction, progress=throttled_progress("evaluate"))
     if fmt == "json":
         emit({"splits": res.to_dicts(), "summary": summarize(res).to_dicts()}, "json", out)
         return

@@ -23,7 +23,7 @@ from ttsplan.features.io import read_blocks, read_table, write_atomic
 from ttsplan.features.tasks import read_prompts
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.budget import PRICED_UNITS, Budget, normalize_unit
-from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.crossfit import Objective, PlanOptions
 from ttsplan.planner.option_grid import check_families
 from ttsplan.planner.pilot_plan import make_pilot_plan
 from ttsplan.planner.plan import make_plan
@@ -198,9 +198,8 @@ def plan_command(
                            "--model, e.g. --model gemma-3-270m, or use --unit samples / tokens.")
     if b is not None:
         objective = Objective.within_budget(b.per_prompt_amount(max(table.prompts_per_config.values())), unit)
-    plan = make_policy_plan(table, objective, folds=folds, orders=orders, seed=seed,
-                            pricing=pricing_or_none(model, gpu, calibration),
-                            progress=throttled_progress("planning"), families=families)
+    plan = make_policy_plan(table, objective, PlanOptions(folds=folds, orders=orders, seed=seed, families=families),
+                            pricing=pricing_or_none(model, gpu, calibration), progress=throttled_progress("planning"))
     if _write_or_json(plan, out, format):
         return
     emit(plan.rows(), "table", title=f"one policy per configuration for new prompts — {src}")

@@ -15,7 +15,7 @@ for each fold the policy is selected on the other folds only and scored on that 
 cross-fitted per-prompt scores. The policy the plan deploys is the one selected on all prompts.
 
 >>> import numpy as np
->>> from ttsplan.planner.option_grid import OptionGrid
+>>> from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families
 >>> from ttsplan.planner.policies import FixedPolicy
 >>> maj = np.array([[0.6] * 4, [0.6] * 4, [0.9] * 4])          # maj@1..3 on 4 prompts
 >>> grid = OptionGrid("c", ("a", "b", "c", "d"), tuple(FixedPolicy("majority", n) for n in (1, 2, 3)),
@@ -34,7 +34,7 @@ import numpy as np
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.planner.budget import UNITS
-from ttsplan.planner.option_grid import OptionGrid
+from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families
 from ttsplan.planner.policies import FixedPolicy, Policy
 
 DEFAULT_TOLERANCE = 0.005
@@ -127,6 +127,47 @@ class Objective:
             return f"least {self.unit} with accuracy ≥ {self.target:g}"
         n = self.reference_n or n_max
         return f"least {self.unit} matching majority@{n if n else 'N_max'} within {self.tolerance * 100:g} pt"
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How a policy plan is chosen and estimated (what travels together); validated on construction.
+
+    ``folds`` of prompts for the nested cross-fitting, sample ``orders`` replayed per adaptive policy,
+    ``confidence`` of the intervals, ``seed`` of folds, orders and bootstrap, candidate ``families``
+    (:data:`~ttsplan.planner.option_grid.FAMILIES`).
+
+    >>> PlanOptions(orders=4).families
+    ('fixed', 'adaptive')
+    >>> PlanOptions(folds=1)
+    Traceback (most recent call last):
+    ...
+    ttsplan.features.errors.TtsplanError: plan options: folds must be a whole number >= 2, got 1.
+    """
+
+    folds: int = DEFAULT_FOLDS
+    orders: int = DEFAULT_ORDERS
+    confidence: float = DEFAULT_CONFIDENCE
+    seed: int = 0
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+
+    def __post_init__(self) -> None:
+        problems = []
+        whole = (lambda x: isinstance(x, int) and not isinstance(x, bool))
+        if not (whole(self.folds) and self.folds >= 2):
+            problems.append(f"folds must be a whole number >= 2, got {self.folds!r}.")
+        if not (whole(self.orders) and self.orders >= 1):
+            problems.append(f"orders must be a whole number >= 1, got {self.orders!r}.")
+        if not (isinstance(self.confidence, float) and 0 < self.confidence < 1):
+            problems.append(f"confidence must be in (0, 1), got {self.confidence!r}.")
+        if not whole(self.seed):
+            problems.append(f"seed must be a whole number, got {self.seed!r}.")
+        try:
+            object.__setattr__(self, "families", check_families(self.families))
+        except TtsplanError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise TtsplanError("plan options: " + " ".join(problems))
 
 
 def objective_cost(grid: OptionGrid, unit: str) -> np.ndarray:
@@ -281,4 +322,4 @@ def crossfit(grid: OptionGrid, objective: Objective, *, rows: np.ndarray | None 
 
 
 __all__ = ["COST_UNITS", "DEFAULT_CONFIDENCE", "DEFAULT_FOLDS", "DEFAULT_MARGIN", "DEFAULT_TOLERANCE", "CrossFit",
-           "Estimate", "Objective", "bootstrap_estimate", "crossfit", "objective_cost", "reference_n", "select"]
+           "Estimate", "Objective", "PlanOptions", "bootstrap_estimate", "crossfit", "objective_cost", "reference_n", "select"]

@@ -11,13 +11,13 @@ reaches the same accuracy on those held-out prompts.
 >>> from ttsplan.features.schema import validate_sample_table
 >>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": "a" if (i * j) % 5 else "b",
 ...          "correct": bool((i * j) % 5)} for i in range(20) for j in range(8)]
->>> res = holdout(validate_sample_table(pl.DataFrame(rows)), repeats=2, orders=2)
+>>> res = holdout(validate_sample_table(pl.DataFrame(rows)), options=PlanOptions(orders=2), repeats=2)
 >>> res.height, sorted(res.columns)[:3]
 (2, ['accuracy', 'accuracy_covered', 'accuracy_high'])
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -25,8 +25,15 @@ import polars as pl
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import TableBlocks
 from ttsplan.features.schema import table_kind
-from ttsplan.planner.crossfit import DEFAULT_CONFIDENCE, DEFAULT_FOLDS, Objective, bootstrap_estimate, crossfit
-from ttsplan.planner.option_grid import DEFAULT_FAMILIES, DEFAULT_ORDERS, OptionGrid, check_families, score_policies
+from ttsplan.planner.crossfit import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_FOLDS,
+    Objective,
+    PlanOptions,
+    bootstrap_estimate,
+    crossfit,
+)
+from ttsplan.planner.option_grid import OptionGrid, score_policies
 
 
 def _split_rows(grid: OptionGrid, rng: np.random.Generator, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -64,29 +71,28 @@ def score_split(grid: OptionGrid, plan_rows: np.ndarray, test_rows: np.ndarray, 
             "baseline_predicted_accuracy": float(grid.majority[-1, plan_rows].mean())}
 
 
-def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = None, *, repeats: int = 1,
-            test_fraction: float = 0.5, seed: int = 0, folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS,
-            confidence: float = DEFAULT_CONFIDENCE, progress: Callable[[str], None] | None = None,
-            families: Sequence[str] = DEFAULT_FAMILIES) -> pl.DataFrame:
+def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = None,
+            options: PlanOptions | None = None, *, repeats: int = 1, test_fraction: float = 0.5,
+            progress: Callable[[str], None] | None = None) -> pl.DataFrame:
     """One row per (configuration, split): predicted vs realized accuracy and samples (see the module doc);
-    ``families`` the candidate families, as in :func:`~ttsplan.planner.policy_plan.make_policy_plan`.
+    ``options`` as in :func:`~ttsplan.planner.policy_plan.make_policy_plan` (its seed also seeds the splits).
     ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (a table larger than memory; the same rows)."""
+    opts = options or PlanOptions()
     blocks = table if isinstance(table, TableBlocks) else None
     problems = []
+    if not isinstance(opts, PlanOptions):
+        problems.append(f"options must be a PlanOptions, got {type(opts).__name__}. Pass PlanOptions(orders=8).")
     if not (isinstance(repeats, int) and repeats >= 1):
         problems.append(f"repeats must be a whole number >= 1, got {repeats!r}.")
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         problems.append(f"test_fraction must be in (0, 1), got {test_fraction!r}. Try 0.5.")
     if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
         problems.append("evaluate needs a sample table (answers per sample), got a count table.")
-    try:
-        families = check_families(families)
-    except TtsplanError as exc:
-        problems.append(str(exc))
     if problems:
         raise TtsplanError("evaluate: " + " ".join(problems))
     if (blocks.rows if blocks is not None else table.height) == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
+    seed, folds, confidence = opts.seed, opts.folds, opts.confidence
     objective = objective or Objective.majority()
     rows = []
     c = 0
@@ -96,8 +102,8 @@ def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = Non
         for config in sorted(parts):
             if progress:
                 progress(f"[{c + 1}/{total}] {config}")
-            grid = score_policies(parts[config], config, orders=orders, seed=seed,
-                                  reference_n=objective.reference_n, families=families)
+            grid = score_policies(parts[config], config, orders=opts.orders, seed=seed,
+                                  reference_n=objective.reference_n, families=opts.families)
             rng = np.random.default_rng([seed, c, 17])
             for r in range(repeats):
                 plan_rows, test_rows = _split_rows(grid, rng, test_fraction)

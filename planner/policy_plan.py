@@ -20,7 +20,7 @@ A plan stores policies, not caps of labeled prompts, so it applies to any prompt
 >>> from ttsplan.features.schema import validate_sample_table
 >>> rows = [{"config": "c", "prompt_id": f"p{i}", "sample_idx": j, "answer": "a" if (i * j) % 5 else "b",
 ...          "correct": bool((i * j) % 5)} for i in range(12) for j in range(8)]
->>> plan = make_policy_plan(validate_sample_table(pl.DataFrame(rows)), orders=2)
+>>> plan = make_policy_plan(validate_sample_table(pl.DataFrame(rows)), options=PlanOptions(orders=2))
 >>> plan.configs[0].n_max, PolicyPlan.from_json(plan.to_json()) == plan
 (8, True)
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -39,22 +39,14 @@ from ttsplan.features.io import TableBlocks, update_csv_hash
 from ttsplan.features.schema import table_kind
 from ttsplan.planner.budget import PRICED_UNITS
 from ttsplan.planner.crossfit import (
-    DEFAULT_CONFIDENCE,
-    DEFAULT_FOLDS,
     Estimate,
     Objective,
+    PlanOptions,
     bootstrap_estimate,
     crossfit,
     objective_cost,
 )
-from ttsplan.planner.option_grid import (
-    DEFAULT_FAMILIES,
-    DEFAULT_ORDERS,
-    OptionGrid,
-    check_families,
-    price_grid,
-    score_policies,
-)
+from ttsplan.planner.option_grid import OptionGrid, price_grid, score_policies
 from ttsplan.planner.plan import Plan, parse_plan_json, prompt_lengths
 from ttsplan.planner.policies import FixedPolicy, Policy, policy_from_dict
 from ttsplan.planner.strategies import cost_matrix
@@ -294,15 +286,13 @@ def _priced(table: pl.DataFrame, grid: OptionGrid, units: tuple[str, ...], cost_
     return grid
 
 
-def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | None = None, *,
-                     folds: int = DEFAULT_FOLDS, orders: int = DEFAULT_ORDERS, confidence: float = DEFAULT_CONFIDENCE,
-                     seed: int = 0, pricing: Any = None, progress: Callable[[str], None] | None = None,
-                     families: Sequence[str] = DEFAULT_FAMILIES) -> PolicyPlan:
+def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | None = None,
+                     options: PlanOptions | None = None, *, pricing: Any = None,
+                     progress: Callable[[str], None] | None = None) -> PolicyPlan:
     """Choose and estimate one policy per configuration of a labeled SampleTable (see the module doc).
 
-    ``families``: the candidate families (:data:`~ttsplan.planner.option_grid.FAMILIES`: fixed, adaptive,
-    two-stage; default fixed and adaptive).
-
+    ``options`` (:class:`~ttsplan.planner.crossfit.PlanOptions`): folds, sample orders, confidence, seed and
+    the candidate families (default fixed and adaptive; ``families=("fixed", "adaptive", "two-stage")``).
     ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (:func:`~ttsplan.features.io.read_blocks`):
     a table larger than memory, planned a block of whole configurations at a time (the same plan).
     ``pricing`` (a :class:`~ttsplan.planner.pricing.Pricing`) adds GPU-seconds and dollars per prompt, and
@@ -311,25 +301,18 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
     """
     cost_model = None if pricing is None else pricing.cost_model
     objective = objective or Objective.majority()
+    opts = options or PlanOptions()
     priced = (objective.unit,) if objective.unit in PRICED_UNITS else ()
     blocks = table if isinstance(table, TableBlocks) else None
     problems = []
+    if not isinstance(opts, PlanOptions):
+        problems.append(f"options must be a PlanOptions, got {type(opts).__name__}. Pass PlanOptions(orders=8).")
     if priced and cost_model is None:
         problems.append(f"unit {objective.unit!r} must be priced by a cost model, got no pricing. Pass pricing="
                         "Pricing(model) (CLI: --model, e.g. --model gemma-3-270m), or use samples / tokens.")
-    if not (isinstance(folds, int) and folds >= 2):
-        problems.append(f"folds must be a whole number >= 2, got {folds!r}.")
-    if not (isinstance(orders, int) and orders >= 1):
-        problems.append(f"orders must be a whole number >= 1, got {orders!r}.")
-    if not (isinstance(confidence, float) and 0 < confidence < 1):
-        problems.append(f"confidence must be in (0, 1), got {confidence!r}.")
     if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
         problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
                         "stopping and majority vote need answers; pass a SampleTable.")
-    try:
-        families = check_families(families)
-    except TtsplanError as exc:
-        problems.append(str(exc))
     if problems:
         raise TtsplanError("plan: " + " ".join(problems))
     if (blocks.rows if blocks is not None else table.height) == 0:
@@ -339,18 +322,17 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
     total = len(blocks.configs) if blocks is not None else None
     for b, part in enumerate(blocks if blocks is not None else [table]):
         update_csv_hash(h, part, header=b == 0)
-        out += _plan_configs(part, objective, priced, cost_model, folds=folds, orders=orders,
-                             confidence=confidence, seed=seed, progress=progress, done=len(out), total=total,
-                             families=families)
+        out += _plan_configs(part, objective, priced, cost_model, opts, progress=progress, done=len(out),
+                             total=total)
     notes = [] if pricing is None else [pricing.note()]
-    return PolicyPlan(objective, tuple(out), h.hexdigest()[:16], folds, orders, confidence,
+    return PolicyPlan(objective, tuple(out), h.hexdigest()[:16], opts.folds, opts.orders, opts.confidence,
                       None if cost_model is None else cost_model.model.name,
                       None if cost_model is None else cost_model.gpu.name, tuple(notes))
 
 
-def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, ...], cost_model: Any, *,
-                  folds: int, orders: int, confidence: float, seed: int, progress: Callable[[str], None] | None,
-                  done: int, total: int | None, families: tuple[str, ...]) -> list[ConfigPolicy]:
+def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, ...], cost_model: Any,
+                  opts: PlanOptions, *, progress: Callable[[str], None] | None, done: int,
+                  total: int | None) -> list[ConfigPolicy]:
     """One :class:`ConfigPolicy` per configuration of ``table`` (progress counts from ``done`` of ``total``)."""
     datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
     parts = {key[0]: part for key, part in table.partition_by("config", as_dict=True).items()}  # one pass
@@ -360,8 +342,8 @@ def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, 
         if progress:
             progress(f"[{done + i + 1}/{total}] {config}")
         sub = parts[config]
-        grid = score_policies(sub, config, orders=orders, seed=seed, reference_n=objective.reference_n,
-                              families=families)
+        grid = score_policies(sub, config, orders=opts.orders, seed=opts.seed, reference_n=objective.reference_n,
+                              families=opts.families)
         if cost_model is not None:
             grid = _priced(sub, grid, tuple(dict.fromkeys(("seconds", "usd", *priced))), cost_model)
         if objective.kind == "budget":
@@ -370,15 +352,15 @@ def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, 
                 raise TtsplanError(f"budget must cover the cheapest policy of {config!r} ({cheapest:.3g} "
                                    f"{objective.unit} per prompt), got {objective.budget:.3g} per prompt. Raise "
                                    "--budget.")
-        cf = crossfit(grid, objective, folds=folds, confidence=confidence, seed=seed)
+        cf = crossfit(grid, objective, folds=opts.folds, confidence=opts.confidence, seed=opts.seed)
         k = grid.index(cf.policy)
-        smp = bootstrap_estimate(grid.samples[k], confidence, seed=seed)
-        tok = bootstrap_estimate(grid.tokens[k], confidence, seed=seed)
+        smp = bootstrap_estimate(grid.samples[k], opts.confidence, seed=opts.seed)
+        tok = bootstrap_estimate(grid.tokens[k], opts.confidence, seed=opts.seed)
         secs = usd = cost = None
         if cost_model is not None:
             secs, usd = (float(grid.costs[u][k].mean()) for u in ("seconds", "usd"))
         if priced:
-            cost = bootstrap_estimate(grid.costs[objective.unit][k], confidence, seed=seed)
+            cost = bootstrap_estimate(grid.costs[objective.unit][k], opts.confidence, seed=opts.seed)
         out.append(ConfigPolicy(config, datasets[config], len(grid.prompt_ids), grid.n_max, cf.policy, cf.met,
                                 cf.accuracy, smp, tok, cf.samples, cf.reference_n, cf.reference,
                                 cf.shortfall, grid.uniform_n(cf.accuracy.mean), cf.fold_choices,

@@ -20,6 +20,7 @@ from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import COUNT_SCHEMA, SAMPLE_SCHEMA, validate_count_table, validate_sample_table
 from ttsplan.planner.budget import Budget
 from ttsplan.planner.plan import Plan, make_plan
+from ttsplan.planner.crossfit import PlanOptions
 from ttsplan.planner.policy_plan import make_policy_plan, read_plan
 from ttsplan.planner.run import plan_caps
 
@@ -40,7 +41,7 @@ def valid_plans() -> tuple[dict, dict]:
             for c in range(2) for i in range(6) for j in range(6)]
     table = validate_sample_table(pl.DataFrame(rows).with_columns((pl.col("answer") == "0").alias("correct")))
     per_prompt = json.loads(make_plan(table, Budget(3, "samples", per_prompt=True)).to_json())
-    policy = json.loads(make_policy_plan(table, folds=2, orders=1).to_json())
+    policy = json.loads(make_policy_plan(table, options=PlanOptions(folds=2, orders=1)).to_json())
     return per_prompt, policy
 
 

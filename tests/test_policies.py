@@ -16,7 +16,7 @@ from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_samples
 from ttsplan.features.schema import validate_sample_table
-from ttsplan.planner.crossfit import Objective, crossfit, select
+from ttsplan.planner.crossfit import Objective, PlanOptions, crossfit, select
 from ttsplan.planner.option_grid import OptionGrid, score_policies
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, policy_from_dict
 from ttsplan.planner.policy_plan import PolicyPlan, make_policy_plan, read_plan
@@ -42,6 +42,16 @@ def _table(rows: list[tuple[str, list[str], list[bool]]]) -> pl.DataFrame:
 def test_policies_validate_themselves(make, message: str) -> None:
     with pytest.raises(TtsplanError, match=message.replace("(", r"\(")):
         make()
+
+
+def test_plan_options_name_every_problem_at_once() -> None:
+    with pytest.raises(TtsplanError) as exc:
+        PlanOptions(folds=1, orders=0, confidence=1.5, families=("fixd",))
+    msg = str(exc.value)
+    assert all(x in msg for x in ("folds must be", "orders must be", "confidence must be", 'Did you mean "fixed"'))
+    assert PlanOptions(families=["adaptive", "fixed", "adaptive"]).families == ("adaptive", "fixed")
+    with pytest.raises(TtsplanError, match="options must be a PlanOptions"):
+        make_policy_plan(_table([("p0", ["a", "b"], [True, False]), ("p1", ["a", "a"], [True, True])]), None, {"orders": 2})
 
 
 def test_objective_parse() -> None:
@@ -167,7 +177,7 @@ def test_nested_selection_removes_the_winners_curse() -> None:
 # -- plans -----------------------------------------------------------------------------------------
 def test_policy_plan_json_round_trip_and_v1_reader(tmp_path: Path) -> None:
     rows = [(f"p{i}", [str((i * j) % 3) for j in range(6)], [(i * j) % 3 == 0 for j in range(6)]) for i in range(10)]
-    plan = make_policy_plan(_table(rows), orders=2)
+    plan = make_policy_plan(_table(rows), options=PlanOptions(orders=2))
     assert PolicyPlan.from_json(plan.to_json()) == plan
     assert read_plan(plan.to_json()) == plan
     with pytest.raises(TtsplanError, match="must be a JSON object"):
@@ -193,7 +203,7 @@ def default_half() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_plan_on_one_half_holds_on_the_other_through_run(default_half, tmp_path: Path) -> None:
     plan_part, held = default_half
-    plan = make_policy_plan(plan_part, orders=8)
+    plan = make_policy_plan(plan_part, options=PlanOptions(orders=8))
     (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
     held.write_parquet(rec := tmp_path / "held.parquet")
     ids = sorted(held["prompt_id"].unique().to_list())
@@ -211,7 +221,7 @@ def test_plan_on_one_half_holds_on_the_other_through_run(default_half, tmp_path:
 
 
 def test_export_refuses_an_adaptive_policy_and_run_a_missing_config(default_half, tmp_path: Path) -> None:
-    plan = make_policy_plan(default_half[0], orders=2)
+    plan = make_policy_plan(default_half[0], options=PlanOptions(orders=2))
     (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
     (prompts := tmp_path / "p.jsonl").write_text('{"id": "x", "prompt": "q", "answer": "a"}\n')
     out = tmp_path / "req.jsonl"
@@ -237,7 +247,7 @@ def test_calibrated_and_uncalibrated_prices_differ_and_say_which(default_half, t
     assert "no calibration for this GPU ships" in Pricing("Qwen3-8B", "A100").note()
     plans = {}
     for name, pricing in (("cal", cal), ("raw", raw)):
-        plans[name] = make_policy_plan(default_half[0], orders=2, pricing=pricing)
+        plans[name] = make_policy_plan(default_half[0], options=PlanOptions(orders=2), pricing=pricing)
     c, r = plans["cal"].configs[0], plans["raw"].configs[0]
     assert c.policy == r.policy and c.samples == r.samples          # pricing does not change the choice
     assert c.seconds_per_prompt > 2 * r.seconds_per_prompt          # calibrated efficiencies are below peak
@@ -282,11 +292,12 @@ def test_priced_budget_plans_policies_within_the_budget(default_half) -> None:
 
     table = default_half[0]
     pricing = Pricing("Qwen3-8B", "H100")
-    free = make_policy_plan(table, Objective.within_budget(1e9, "seconds"), orders=2, pricing=pricing).configs[0]
-    cheap = make_policy_plan(table, Objective.within_budget(1.0, "samples"), orders=2, pricing=pricing).configs[0]
+    opts = PlanOptions(orders=2)
+    free = make_policy_plan(table, Objective.within_budget(1e9, "seconds"), opts, pricing=pricing).configs[0]
+    cheap = make_policy_plan(table, Objective.within_budget(1.0, "samples"), opts, pricing=pricing).configs[0]
     # a budget halfway between one sample's cost and the unconstrained plan's must bind and be respected
     budget = (cheap.seconds_per_prompt + free.seconds_per_prompt) / 2
-    plan = make_policy_plan(table, Objective.within_budget(budget, "seconds"), orders=2, pricing=pricing)
+    plan = make_policy_plan(table, Objective.within_budget(budget, "seconds"), options=PlanOptions(orders=2), pricing=pricing)
     c = plan.configs[0]
     assert c.cost is not None and c.cost.mean <= budget + 1e-12
     assert c.cost.mean == pytest.approx(c.seconds_per_prompt, rel=1e-12)
@@ -294,7 +305,7 @@ def test_priced_budget_plans_policies_within_the_budget(default_half) -> None:
     assert PolicyPlan.from_json(plan.to_json()) == plan
     assert "seconds/prompt" in plan.describe()
     with pytest.raises(TtsplanError, match="must be priced by a cost model"):
-        make_policy_plan(table, Objective.within_budget(budget, "seconds"), orders=2)
+        make_policy_plan(table, Objective.within_budget(budget, "seconds"), options=PlanOptions(orders=2))
     grid = score_policies(table, table["config"][0], orders=2)
     with pytest.raises(TtsplanError, match="must be priced by a cost model"):
         objective_cost(grid, "usd")
@@ -346,7 +357,7 @@ def test_two_stage_policies_are_candidates_on_request_and_run(default_half, tmp_
         check_families(["two-stag"])
     two = AdaptivePolicy("pilot", 0.95, 4, grid.n_max)
     assert two.describe().startswith("two-stage majority (pilot 4") and policy_from_dict(two.to_dict()) == two
-    plan = make_policy_plan(plan_part, orders=2)
+    plan = make_policy_plan(plan_part, options=PlanOptions(orders=2))
     plan = replace(plan, configs=(replace(plan.configs[0], policy=two),))
     (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
     held.write_parquet(rec := tmp_path / "held.parquet")
@@ -416,7 +427,7 @@ def test_edited_v1_plan_is_refused(tmp_path: Path) -> None:
 def test_a_second_run_into_the_same_out_is_refused(default_half, tmp_path: Path) -> None:
     from ttsplan.features.sampler.checkpoint import shard_lock
 
-    plan = make_policy_plan(default_half[0], orders=2)
+    plan = make_policy_plan(default_half[0], options=PlanOptions(orders=2))
     (plan_file := tmp_path / "plan.json").write_text(plan.to_json())
     (prompts := tmp_path / "p.jsonl").write_text('{"id": "first_letter-0000", "prompt": "q", "answer": "j", '
                                                  '"kind": "short"}\n')

@@ -60,6 +60,7 @@ _FACADE: dict[str, str] = {
     "PolicyPlan": "ttsplan.planner.policy_plan",
     "read_plan": "ttsplan.planner.policy_plan",
     "Objective": "ttsplan.planner.crossfit",
+    "PlanOptions": "ttsplan.planner.crossfit",
     "FixedPolicy": "ttsplan.planner.policies",
     "AdaptivePolicy": "ttsplan.planner.policies",
     "score_policies": "ttsplan.planner.option_grid",
