@@ -9,7 +9,10 @@ and per prompt, the expected accuracy, samples and output tokens:
 * adaptive policies — replayed through :class:`~ttsplan.planner.adaptive.AdaptiveSession` (the object
   ``ttsplan run`` executes) over ``orders`` random sample orders, averaged per prompt; by default the
   ``regret`` rule (:class:`~ttsplan.planner.stopping.RegretRule`) at each threshold of
-  ``ADAPTIVE_THRESHOLDS["regret"]``.
+  ``ADAPTIVE_THRESHOLDS["regret"]``. Rules that read only the vote state (:data:`TABLE_RULES`) are read
+  off the session's vote :func:`trajectories`, one order at a time, which gives the session's results
+  exactly (tests compare them) at a fraction of the cost; two-stage policies (``families``) go through
+  the session itself.
 
 No candidate has fitted parameters (the regret rule's flip cost is a fixed constant), so a prompt's
 scores do not depend on the other prompts; what is fitted is the *choice* among candidates, which
