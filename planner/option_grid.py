@@ -9,7 +9,7 @@ and per prompt, the expected accuracy, samples and output tokens:
 * adaptive policies — replayed through :class:`~ttsplan.planner.adaptive.AdaptiveSession` (the object
   ``ttsplan run`` executes) over ``orders`` random sample orders, averaged per prompt; by default the
   ``regret`` rule (:class:`~ttsplan.planner.stopping.RegretRule`) at each threshold of
-  ``ADAPTIVE_THRESHOLDS["regret"]``. Rules that read only the vote state (:data:`TABLE_RULES`) are read
+  ``ADAPTIVE_THRESHOLDS["regret"]``. Rules that read only the vote state (:func:`reads_vote_state`) are read
   off the session's vote :func:`trajectories`, one order at a time, which gives the session's results
   exactly (tests compare them) at a fraction of the cost; two-stage policies (``families``) go through
   the session itself.
@@ -40,14 +40,7 @@ from ttsplan.features.errors import TtsplanError, did_you_mean
 from ttsplan.features.estimators import prompt_curves
 from ttsplan.planner.policies import AdaptivePolicy, FixedPolicy, Policy
 from ttsplan.planner.replay import ConfigSamples, order_outcomes, prepare, sample_orders
-from ttsplan.planner.stopping import (
-    HORIZON_MAX_N,
-    REGRET_FLIP_COST,
-    beta_table,
-    horizon_table,
-    make_rule,
-    regret_table,
-)
+from ttsplan.planner.stopping import HORIZON_MAX_N, make_rule
 from ttsplan.planner.stopping import RULES as RULE_CLASSES
 
 #: thresholds of the adaptive candidates (per rule)
@@ -156,14 +149,6 @@ def _candidates(n_max: int, rules: Sequence[str] = RULES, extra_n: Sequence[int]
     return out
 
 
-#: rules whose stop decision is ``table(cap)[top, second, n] >= threshold`` (the session's state only)
-TABLE_RULES = {
-    "regret": lambda cap: regret_table(cap, REGRET_FLIP_COST),
-    "horizon": horizon_table,
-    "beta": lambda cap: np.broadcast_to(beta_table(cap)[:, :, None], (cap + 1, cap + 1, cap + 1)),
-}
-
-
 @dataclass(frozen=True)
 class Trajectories:
     """The session's vote state after each sample, per sample order: arrays (orders, prompts, cap + 1),
@@ -211,19 +196,26 @@ def trajectories(cs: ConfigSamples, perms: Sequence[np.ndarray], cap: int) -> Tr
     return Trajectories(top, second, right, tokens, caps)
 
 
+def reads_vote_state(policy: Policy) -> bool:
+    """An adaptive policy whose rule decides from the vote state alone (see
+    :meth:`~ttsplan.planner.stopping.StoppingRule.confidence_table`): replayable from trajectories."""
+    return policy.kind == "adaptive" and RULE_CLASSES[policy.rule].reads_vote_state
+
+
 def replay_table_rule(tr: Trajectories, policy: AdaptivePolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What :func:`replay_prompts` gives for a :data:`TABLE_RULES` policy, read off the trajectories
-    (identical results; one pass over the orders serves every threshold)."""
+    """What :func:`replay_prompts` gives for a policy that :func:`reads_vote_state`, read off the
+    trajectories (identical results; one pass over the orders serves every threshold)."""
+    rule = make_rule(policy.rule, policy.threshold, min_n=policy.min_n, max_n=policy.cap)
     n_o, n_p, width = tr.top.shape
     n = np.arange(width)
     stop = np.zeros(tr.top.shape, bool)
     for cap in np.unique(tr.caps).tolist():
         sel = tr.caps == cap
-        table = TABLE_RULES[policy.rule](int(cap))
+        table = rule.confidence_table(int(cap))
         h = min(int(cap), width - 1)
         t, b = np.minimum(tr.top[:, sel], h), np.minimum(tr.second[:, sel], h)
-        stop[:, sel] = table[t, b, np.minimum(n, h)[None, None, :]] >= policy.threshold
-    stop[:, :, : max(policy.min_n, 1)] = False
+        stop[:, sel] = table[t, b, np.minimum(n, h)[None, None, :]] >= rule.threshold
+    stop[:, :, : max(rule.min_n, 1)] = False
     stop |= n[None, None, :] >= tr.caps[None, :, None]
     first = stop.argmax(axis=2)[:, :, None]
     pick = (lambda a: np.take_along_axis(a, first, axis=2)[:, :, 0].mean(axis=0, dtype=float))
@@ -271,8 +263,7 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
            .get_column("value").to_numpy().reshape(len(cs.prompt_ids), n_max).T.astype(float))
     mean_tokens = cs.tokens[:, :n_max].astype(float).mean(axis=1)
     perms = sample_orders(cs, orders, seed, salt=7)
-    table_scores = _replay_table_policies(cs, perms, [p for p in cands if p.kind == "adaptive"
-                                                      and p.rule in TABLE_RULES])
+    table_scores = _replay_table_policies(cs, perms, [p for p in cands if reads_vote_state(p)])
     acc, smp, tok = [], [], []
     for p in cands:
         if isinstance(p, FixedPolicy):
@@ -317,6 +308,6 @@ def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
     return replace(grid, costs={**grid.costs, unit: cost})
 
 
-__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_FAMILIES", "DEFAULT_ORDERS", "FAMILIES", "PILOT_K0", "TABLE_RULES",
+__all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_FAMILIES", "DEFAULT_ORDERS", "FAMILIES", "PILOT_K0",
            "check_families", "OptionGrid", "Trajectories", "price_grid",
-           "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]
+           "reads_vote_state", "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]

@@ -227,6 +227,8 @@ class StoppingRule:
     uses_runs: ClassVar[bool] = False
     uses_pilot: ClassVar[bool] = False
     uses_horizon: ClassVar[bool] = False
+    #: the decision reads only (top, second, n, cap): :meth:`confidence_table` gives it
+    reads_vote_state: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -268,6 +270,12 @@ class StoppingRule:
     def stop_table(self) -> np.ndarray:
         return beta_table(self.max_n) >= self.threshold
 
+    def confidence_table(self, cap: int) -> np.ndarray | None:
+        """``T[top, second, n]`` for a prompt whose cap is ``cap``, the rule stopping exactly when
+        ``T >= threshold`` (from ``min_n`` on): rules that read only the vote state (beta, horizon,
+        regret), which the option grid replays from vote trajectories. None for rules with more state."""
+        return None
+
     def to_dict(self) -> dict:
         return {"rule": self.name, "threshold": float(self.threshold), "min_n": int(self.min_n),
                 "max_n": int(self.max_n)}
@@ -281,6 +289,10 @@ class BetaRule(StoppingRule):
     min_n: int = 1
     name: ClassVar[str] = "beta"
     knob: ClassVar[str] = "posterior confidence"
+    reads_vote_state: ClassVar[bool] = True
+
+    def confidence_table(self, cap: int) -> np.ndarray:
+        return np.broadcast_to(beta_table(cap)[:, :, None], (cap + 1, cap + 1, cap + 1))
 
 
 def _per_cap_lookup(s: Any, idx: np.ndarray, table: Callable[[int], np.ndarray]) -> np.ndarray:
@@ -300,21 +312,30 @@ def horizon_confidence(s: Any, idx: np.ndarray) -> np.ndarray:
     return _per_cap_lookup(s, idx, horizon_table)
 
 
+class _VoteTableRule(StoppingRule):
+    """A horizon-aware rule that stops when :meth:`confidence_table` at the prompt's cap reaches the threshold."""
+
+    uses_horizon: ClassVar[bool] = True
+    reads_vote_state: ClassVar[bool] = True
+
+    def confidence(self, s: Any, idx: np.ndarray) -> np.ndarray:
+        return _per_cap_lookup(s, idx, self.confidence_table)
+
+    def stop_mask(self, s: Any, idx: np.ndarray) -> np.ndarray:
+        return self.confidence(s, idx) >= self.threshold
+
+
 @dataclass(frozen=True)
-class HorizonRule(StoppingRule):
+class HorizonRule(_VoteTableRule):
     """Dirichlet-multinomial horizon stop: P(the leader still leads at the prompt's cap) ≥ threshold."""
 
     threshold: float = 0.95
     min_n: int = 1
-    uses_horizon: ClassVar[bool] = True
     name: ClassVar[str] = "horizon"
     knob: ClassVar[str] = "posterior predictive confidence"
 
-    def confidence(self, s: Any, idx: np.ndarray) -> np.ndarray:
-        return horizon_confidence(s, idx)
-
-    def stop_mask(self, s: Any, idx: np.ndarray) -> np.ndarray:
-        return horizon_confidence(s, idx) >= self.threshold
+    def confidence_table(self, cap: int) -> np.ndarray:
+        return horizon_table(cap)
 
 
 def regret_confidence(s: Any, idx: np.ndarray, flip_cost: float = REGRET_FLIP_COST) -> np.ndarray:
@@ -323,7 +344,7 @@ def regret_confidence(s: Any, idx: np.ndarray, flip_cost: float = REGRET_FLIP_CO
 
 
 @dataclass(frozen=True)
-class RegretRule(StoppingRule):
+class RegretRule(_VoteTableRule):
     """Expected-regret stop: 1 − regret ≥ threshold, regret = the vote share the cap's winner would gain
     over the current leader plus ``REGRET_FLIP_COST`` per changed answer (:func:`regret_table`).
 
@@ -344,15 +365,11 @@ class RegretRule(StoppingRule):
 
     threshold: float = 0.99
     min_n: int = 1
-    uses_horizon: ClassVar[bool] = True
     name: ClassVar[str] = "regret"
     knob: ClassVar[str] = "1 - expected regret"
 
-    def confidence(self, s: Any, idx: np.ndarray) -> np.ndarray:
-        return regret_confidence(s, idx)
-
-    def stop_mask(self, s: Any, idx: np.ndarray) -> np.ndarray:
-        return regret_confidence(s, idx) >= self.threshold
+    def confidence_table(self, cap: int) -> np.ndarray:
+        return regret_table(cap, REGRET_FLIP_COST)
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,8 @@ def test_priced_policies_are_exact_for_fixed_n_and_interpolate_adaptive(default_
             cols = np.arange(priced.shape[1])
             a, b = per_n[lo - 1, cols], per_n[hi - 1, cols]
             assert np.all(priced[i] >= np.minimum(a, b) - 1e-18) and np.all(priced[i] <= np.maximum(a, b) + 1e-18)
+            frac = (grid.samples[i] > lo) & (a != b)             # strictly between whole N: interpolated
+            assert np.all((priced[i][frac] - a[frac]) * (b[frac] - priced[i][frac]) > 0)
     with pytest.raises(TtsplanError, match="per_n must have shape"):
         price_grid(grid, "usd", per_n[:-1])
 
