@@ -22,6 +22,8 @@ from rich.table import Table
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import write_atomic
+from ttsplan.planner.crossfit import Objective
+from ttsplan.planner.option_grid import check_families
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -326,13 +328,18 @@ def throttled_progress(verb: str, min_interval_s: float = 0.5) -> Callable[[str]
     return show
 
 
-#: ``--policies`` of plan and evaluate: the candidate families (ttsplan.planner.option_grid.FAMILIES)
-POLICIES_HELP = ("Candidate policy families, comma-separated: fixed (majority N), adaptive (stopping rule), "
-                 "two-stage (pilot of K0 samples, then a per-prompt cap). Two-stage is off by default: "
-                 "on held-out prompts it gains less than the noise (docs/planner.md).")
-
-
-def parse_families(text: str) -> tuple[str, ...]:
-    """``--policies`` as a tuple of family names (validated by the planner)."""
-    return tuple(p.strip() for p in text.split(",") if p.strip())
-
+def policy_objective(target: str | None, tolerance_pt: float, policies: str, problems: list[str],
+                     unit: str = "samples") -> tuple[Any, tuple[str, ...]]:
+    """``--target`` / ``--tolerance`` (points) / ``--policies`` of ``plan`` and ``evaluate``: the
+    :class:`~ttsplan.planner.crossfit.Objective` and the validated candidate families; each problem is
+    appended to ``problems`` (the command reports them all at once) and its part returned as None / ()."""
+    objective, families = None, ()
+    try:
+        objective = Objective.parse(target, tolerance_pt / 100.0, None, unit)
+    except TtsplanError as exc:
+        problems.append(str(exc))
+    try:
+        families = check_families(tuple(p.strip() for p in policies.split(",") if p.strip()))
+    except TtsplanError as exc:
+        problems.append("--" + str(exc))
+    return objective, families

@@ -6,14 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ttsplan.cli.common import POLICIES_HELP, TableOrJson, emit, parse_families, throttled_progress, user_errors
-from ttsplan.cli.options import OutFileOpt, TableOrJsonOpt
+from ttsplan.cli.common import TableOrJson, emit, policy_objective, throttled_progress, user_errors
+from ttsplan.cli.options import OutFileOpt, PoliciesOpt, TableOrJsonOpt
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.io import read_blocks, read_table
-from ttsplan.planner.crossfit import Objective, PlanOptions
+from ttsplan.planner.crossfit import PlanOptions
 from ttsplan.planner.evaluate import evaluate, parse_budgets
 from ttsplan.planner.holdout import holdout, summarize
-from ttsplan.planner.option_grid import check_families
 
 HELP = """Score the whole planning pipeline on held-out prompts: per configuration and per split
 (--repeats), split the prompts (seeded), choose the policy from the planning prompts only (as
@@ -45,7 +44,7 @@ def evaluate_command(
     tolerance: Annotated[float, typer.Option(help="Accuracy points below majority@N counted as matching.")] = 0.5,
     folds: Annotated[int, typer.Option(help="Cross-validation folds inside the planning prompts.")] = 5,
     orders: Annotated[int, typer.Option(help="Sample orders replayed per adaptive policy.")] = 16,
-    policies: Annotated[str, typer.Option(help=POLICIES_HELP)] = "fixed,adaptive",
+    policies: PoliciesOpt = "fixed,adaptive",
     budgets: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated budgets in "
                                                      "samples per prompt.")] = None,
     pilot: Annotated[int | None, typer.Option(help="Per-prompt allocation planner: pilot samples per test prompt "
@@ -67,15 +66,7 @@ def evaluate_command(
             problems.append(f"--folds must be >= 2 and --orders >= 1, got {folds} and {orders}.")
         if not 0 <= tolerance < 100:
             problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
-        objective = families = None
-        try:
-            objective = Objective.parse(target, tolerance / 100.0)
-        except TtsplanError as exc:
-            problems.append(str(exc))
-        try:
-            families = check_families(parse_families(policies))
-        except TtsplanError as exc:
-            problems.append("--" + str(exc))
+        objective, families = policy_objective(target, tolerance, policies, problems)
         if problems:
             raise TtsplanError(" ".join(problems))
         _policy_evaluate(files, objective, repeats, test_fraction, seed, folds, orders, fmt, out, families)

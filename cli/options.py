@@ -57,6 +57,13 @@ ExtraBodyOpt = Annotated[str | None, typer.Option("--extra-body", help="openai: 
                                                   'e.g. \'{"top_k": 0, "min_p": 0, "repeat_penalty": 1}\' for '
                                                   "llama.cpp")]
 
+# -- planning ---------------------------------------------------------------------------------------
+#: ``--policies`` of plan and evaluate: the candidate families (ttsplan.planner.option_grid.FAMILIES)
+PoliciesOpt = Annotated[str, typer.Option(
+    "--policies", help="Candidate policy families, comma-separated: fixed (majority N), adaptive (stopping rule), "
+                       "two-stage (pilot of K0 samples, then a per-prompt cap). Two-stage is off by default: on "
+                       "held-out prompts it gains less than the noise (docs/planner.md).")]
+
 __all__ = ["ApiKeyEnvOpt", "BaseUrlOpt", "ChatOpt", "ConfidenceOpt", "DeviceOpt", "ExtraBodyOpt", "FormatOpt",
-           "GpuOpt", "MaxNewTokensOpt", "NoTextOpt", "OutFileOpt", "RewardOpt", "SamplingSeedOpt", "StopOpt",
+           "GpuOpt", "MaxNewTokensOpt", "NoTextOpt", "OutFileOpt", "PoliciesOpt", "RewardOpt", "SamplingSeedOpt", "StopOpt",
            "SummaryFormatOpt", "TableOrJsonOpt", "TemperatureOpt", "TopPOpt"]

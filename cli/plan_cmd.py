@@ -6,16 +6,15 @@ from typing import Annotated
 
 import typer
 from ttsplan.cli.common import (
-    POLICIES_HELP,
     TableOrJson,
     emit,
     err_console,
-    parse_families,
+    policy_objective,
     throttled_progress,
     to_json,
     user_errors,
 )
-from ttsplan.cli.options import GpuOpt, TableOrJsonOpt
+from ttsplan.cli.options import GpuOpt, PoliciesOpt, TableOrJsonOpt
 from ttsplan.data import DEFAULT_SAMPLES
 from ttsplan.features.defaults import DEFAULT_GPU
 from ttsplan.features.errors import TtsplanError
@@ -24,7 +23,6 @@ from ttsplan.features.tasks import read_prompts
 from ttsplan.fitting.specs import get_gpu_spec, get_model_spec
 from ttsplan.planner.budget import PRICED_UNITS, Budget, normalize_unit
 from ttsplan.planner.crossfit import Objective, PlanOptions
-from ttsplan.planner.option_grid import check_families
 from ttsplan.planner.pilot_plan import make_pilot_plan
 from ttsplan.planner.plan import make_plan
 from ttsplan.planner.policy_plan import make_policy_plan
@@ -102,7 +100,7 @@ def plan_command(
                                                          "the uncalibrated roofline).")] = None,
     folds: Annotated[int, typer.Option(help="Folds of prompts for cross-validation (>= 2).")] = 5,
     orders: Annotated[int, typer.Option(help="Random sample orders replayed per adaptive policy (>= 1).")] = 16,
-    policies: Annotated[str, typer.Option(help=POLICIES_HELP)] = "fixed,adaptive",
+    policies: PoliciesOpt = "fixed,adaptive",
     seed: Annotated[int, typer.Option(help="Seed of the folds, sample orders and bootstrap.")] = 0,
     strategies: Annotated[str | None, typer.Option(help="Per-prompt allocation planner: comma-separated greedy, "
                                                         "majority, best-of-n, weighted-majority, best-of-majority."
@@ -147,14 +145,7 @@ def plan_command(
         problems.append(str(exc))
     families: tuple[str, ...] = ()
     if not legacy:
-        try:
-            objective = Objective.parse(target, tolerance / 100.0, None, unit)
-        except TtsplanError as exc:
-            problems.append(str(exc))
-        try:
-            families = check_families(parse_families(policies))
-        except TtsplanError as exc:
-            problems.append("--" + str(exc))
+        objective, families = policy_objective(target, tolerance, policies, problems, unit)
     if calibration is not None and calibration.lower() != "none" and not Path(calibration).is_file():
         problems.append(f"--calibration must be a calib.json written by `ttsplan calibrate --out` or 'none', got "
                         f"{calibration!r}, which does not exist.")
