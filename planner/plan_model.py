@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from ttsplan.features.errors import TtsplanError
+from ttsplan.features.io import update_csv_hash
 from ttsplan.planner.budget import Budget
 
 SCHEMA_VERSION = 1
@@ -298,8 +299,10 @@ def check_prompts_match(plan: Plan, prompts: Sequence[Any], config: str) -> None
 
 
 def table_hash(table: pl.DataFrame) -> str:
-    """sha256 of the table's CSV text (validated tables are sorted, so equal data hashes equal)."""
-    return hashlib.sha256(table.write_csv().encode()).hexdigest()[:16]
+    """sha256 of the table's CSV text (validated tables are sorted, so equal data hashes equal), fed in slices."""
+    h = hashlib.sha256()
+    update_csv_hash(h, table)
+    return h.hexdigest()[:16]
 
 
 def _model_hash(parts: Sequence[Any]) -> str:

@@ -1,6 +1,7 @@
 """Tables larger than memory: the lazy block reader gives the same table, hash and CLI output as the eager one."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def test_blocks_concatenate_to_the_eager_table(shards: Path) -> None:
     assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1:])   # whole configurations per block
     assert pl.concat(parts).equals(eager)
     assert blocks.hash() == table_hash(eager) == read_blocks(shards).hash()
+    assert table_hash(eager) == hashlib.sha256(eager.write_csv().encode()).hexdigest()[:16]   # the whole CSV text
     assert blocks.rows == eager.height and blocks.configs == sorted(eager["config"].unique().to_list())
     assert blocks.max_samples == int(eager.group_by("config", "prompt_id").len()["len"].max())
     assert blocks.models == sorted(eager["model"].drop_nulls().unique().to_list())
