@@ -21,7 +21,13 @@ import polars as pl
 from ttsplan.features.atomic import _umask_mode, read_metadata, write_atomic, write_parquet_atomic  # noqa: F401
 from ttsplan.features.errors import SchemaError, TtsplanError
 from ttsplan.features.importers import import_samples
-from ttsplan.features.schema import TableKind, is_count_table, validate_count_table, validate_sample_table
+from ttsplan.features.schema import (
+    TableKind,
+    is_count_table,
+    table_kind,
+    validate_count_table,
+    validate_sample_table,
+)
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".json": "jsonl", ".csv": "csv"}
@@ -152,17 +158,28 @@ def _groups(sizes: pl.DataFrame, max_rows: int) -> list[list[str]]:
     return [g for g in out if g]
 
 
-def _eager_blocks(table: pl.DataFrame, kind: TableKind) -> TableBlocks:
+def _config_stats(lf: pl.LazyFrame, kind: TableKind, names: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Per configuration (sorted): rows ``len``, ``prompts`` and the most samples of one prompt ``k``; and the
+    table's distinct model names."""
+    cfg = pl.col("config").cast(pl.String)
     if kind == "counts":
-        per = table.group_by("config").agg(pl.len().alias("prompts"), pl.col("samples").max().alias("k"))
+        per = lf.group_by(cfg).agg(pl.len().alias("prompts"), pl.len().alias("len"), pl.col("samples").max().alias("k"))
     else:
-        per = (table.group_by("config", "prompt_id").len().group_by("config")
-               .agg(pl.len().alias("prompts"), pl.col("len").max().alias("k")))
-    per = per.sort("config")
-    models = sorted(table["model"].drop_nulls().unique().to_list()) if "model" in table.columns else []
-    return TableBlocks(kind, per["config"].to_list(), table.height, int(per["k"].max() or 0),
-                       dict(zip(per["config"].to_list(), per["prompts"].to_list())), models, False,
-                       lambda _group: table, [per["config"].to_list()])
+        per = (lf.group_by(cfg, pl.col("prompt_id").cast(pl.String)).len().group_by("config")
+               .agg(pl.len().alias("prompts"), pl.col("len").sum(), pl.col("len").max().alias("k")))
+    per = per.collect(engine="streaming").sort("config")
+    models = (sorted(lf.select(pl.col("model").cast(pl.String)).unique().collect(engine="streaming")["model"]
+                     .drop_nulls().to_list()) if "model" in names else [])
+    return per, models
+
+
+def as_blocks(table: pl.DataFrame) -> TableBlocks:
+    """A validated table in memory as one block (what :func:`read_blocks` gives for a small input)."""
+    kind = table_kind(table)
+    per, models = _config_stats(table.lazy(), kind, table.columns)
+    configs = per["config"].to_list()
+    return TableBlocks(kind, configs, table.height, int(per["k"].max() or 0),
+                       dict(zip(configs, per["prompts"].to_list())), models, False, lambda _group: table, [configs])
 
 
 def read_blocks(paths: PathLike | Sequence[PathLike], max_rows: int | None = None,
@@ -189,15 +206,13 @@ def read_blocks(paths: PathLike | Sequence[PathLike], max_rows: int | None = Non
     max_rows = BLOCK_ROWS if max_rows is None else max_rows
     lazy_min_rows = LAZY_MIN_ROWS if lazy_min_rows is None else lazy_min_rows
     if not all(SUFFIXES[f.suffix.lower()] == "parquet" for f in files):
-        table, kind = read_table(files)
-        return _eager_blocks(table, kind)
+        return as_blocks(read_table(files)[0])
     try:
         rows = sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)  # footers only
     except Exception:  # unreadable: the eager reader names every bad file
         rows = 0
     if rows < lazy_min_rows:
-        table, kind = read_table(files)
-        return _eager_blocks(table, kind)
+        return as_blocks(read_table(files)[0])
     try:
         lf = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
         names = lf.collect_schema().names()
@@ -206,18 +221,10 @@ def read_blocks(paths: PathLike | Sequence[PathLike], max_rows: int | None = Non
         raise TtsplanError(f"could not read the input:\n  - parquet shards must be readable with one schema, got "
                            f"a read error ({first[:200]}).") from None
     if "config" not in names:  # let the eager reader name every problem
-        table, kind = read_table(files)
-        return _eager_blocks(table, kind)
+        return as_blocks(read_table(files)[0])
     kind: TableKind = "counts" if is_count_table(names) else "samples"
+    per, models = _config_stats(lf, kind, names)
     cfg = pl.col("config").cast(pl.String)
-    if kind == "counts":
-        per = lf.group_by(cfg).agg(pl.len().alias("prompts"), pl.len().alias("len"), pl.col("samples").max().alias("k"))
-    else:
-        per = (lf.group_by(cfg, pl.col("prompt_id").cast(pl.String)).len().group_by("config")
-               .agg(pl.len().alias("prompts"), pl.col("len").sum(), pl.col("len").max().alias("k")))
-    per = per.collect(engine="streaming").sort("config")
-    models = (sorted(lf.select(pl.col("model").cast(pl.String)).unique().collect(engine="streaming")["model"]
-                     .drop_nulls().to_list()) if "model" in names else [])
     validate = validate_count_table if kind == "counts" else validate_sample_table
 
     def load(group: list[str]) -> pl.DataFrame:
@@ -269,6 +276,6 @@ def split_by(df: pl.DataFrame, column: str) -> Iterable[tuple[str, pl.DataFrame]
         yield value, df.filter(pl.col(column) == value)
 
 
-__all__ = ["BLOCK_ROWS", "LAZY_MIN_ROWS", "TableBlocks", "read_blocks", "read_table", "update_csv_hash", "read_samples", "read_counts",
+__all__ = ["BLOCK_ROWS", "LAZY_MIN_ROWS", "TableBlocks", "as_blocks", "read_blocks", "read_table", "update_csv_hash", "read_samples", "read_counts",
            "to_counts", "write_atomic",
            "write_parquet_atomic", "read_metadata", "split_by"]

@@ -23,8 +23,7 @@ import numpy as np
 import polars as pl
 
 from ttsplan.features.errors import TtsplanError
-from ttsplan.features.io import TableBlocks
-from ttsplan.features.schema import table_kind
+from ttsplan.features.io import TableBlocks, as_blocks
 from ttsplan.planner.crossfit import (
     DEFAULT_CONFIDENCE,
     DEFAULT_FOLDS,
@@ -78,7 +77,7 @@ def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = Non
     ``options`` as in :func:`~ttsplan.planner.policy_plan.make_policy_plan` (its seed also seeds the splits).
     ``table`` may be :class:`~ttsplan.features.io.TableBlocks` (a table larger than memory; the same rows)."""
     opts = options or PlanOptions()
-    blocks = table if isinstance(table, TableBlocks) else None
+    blocks = table if isinstance(table, TableBlocks) else as_blocks(table)
     problems = []
     if not isinstance(opts, PlanOptions):
         problems.append(f"options must be a PlanOptions, got {type(opts).__name__}. Pass PlanOptions(orders=8).")
@@ -86,19 +85,19 @@ def holdout(table: pl.DataFrame | TableBlocks, objective: Objective | None = Non
         problems.append(f"repeats must be a whole number >= 1, got {repeats!r}.")
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         problems.append(f"test_fraction must be in (0, 1), got {test_fraction!r}. Try 0.5.")
-    if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
+    if blocks.kind == "counts":
         problems.append("evaluate needs a sample table (answers per sample), got a count table.")
     if problems:
         raise TtsplanError("evaluate: " + " ".join(problems))
-    if (blocks.rows if blocks is not None else table.height) == 0:
+    if blocks.rows == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     seed, folds, confidence = opts.seed, opts.folds, opts.confidence
     objective = objective or Objective.majority()
     rows = []
     c = 0
-    for part in blocks if blocks is not None else [table]:
+    for part in blocks:
         parts = {key[0]: sub for key, sub in part.partition_by("config", as_dict=True).items()}
-        total = max(len(blocks.configs) if blocks is not None else 0, c + len(parts))
+        total = max(len(blocks.configs), c + len(parts))
         for config in sorted(parts):
             if progress:
                 progress(f"[{c + 1}/{total}] {config}")

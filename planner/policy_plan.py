@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from ttsplan.features.errors import TtsplanError, did_you_mean
-from ttsplan.features.io import TableBlocks, update_csv_hash
-from ttsplan.features.schema import table_kind
+from ttsplan.features.io import TableBlocks, as_blocks, update_csv_hash
 from ttsplan.planner.budget import PRICED_UNITS
 from ttsplan.planner.crossfit import (
     Estimate,
@@ -303,27 +302,26 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
     objective = objective or Objective.majority()
     opts = options or PlanOptions()
     priced = (objective.unit,) if objective.unit in PRICED_UNITS else ()
-    blocks = table if isinstance(table, TableBlocks) else None
+    blocks = table if isinstance(table, TableBlocks) else as_blocks(table)
     problems = []
     if not isinstance(opts, PlanOptions):
         problems.append(f"options must be a PlanOptions, got {type(opts).__name__}. Pass PlanOptions(orders=8).")
     if priced and cost_model is None:
         problems.append(f"unit {objective.unit!r} must be priced by a cost model, got no pricing. Pass pricing="
                         "Pricing(model) (CLI: --model, e.g. --model gemma-3-270m), or use samples / tokens.")
-    if (blocks.kind if blocks is not None else table_kind(table)) == "counts":
+    if blocks.kind == "counts":
         problems.append("a policy plan needs a sample table (answers per sample), got a count table. Adaptive "
                         "stopping and majority vote need answers; pass a SampleTable.")
     if problems:
         raise TtsplanError("plan: " + " ".join(problems))
-    if (blocks.rows if blocks is not None else table.height) == 0:
+    if blocks.rows == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     h = hashlib.sha256()
     out: list[ConfigPolicy] = []
-    total = len(blocks.configs) if blocks is not None else None
-    for b, part in enumerate(blocks if blocks is not None else [table]):
+    for b, part in enumerate(blocks):
         update_csv_hash(h, part, header=b == 0)
         out += _plan_configs(part, objective, priced, cost_model, opts, progress=progress, done=len(out),
-                             total=total)
+                             total=len(blocks.configs))
     notes = [] if pricing is None else [pricing.note()]
     return PolicyPlan(objective, tuple(out), h.hexdigest()[:16], opts.folds, opts.orders, opts.confidence,
                       None if cost_model is None else cost_model.model.name,
@@ -332,11 +330,11 @@ def make_policy_plan(table: pl.DataFrame | TableBlocks, objective: Objective | N
 
 def _plan_configs(table: pl.DataFrame, objective: Objective, priced: tuple[str, ...], cost_model: Any,
                   opts: PlanOptions, *, progress: Callable[[str], None] | None, done: int,
-                  total: int | None) -> list[ConfigPolicy]:
+                  total: int) -> list[ConfigPolicy]:
     """One :class:`ConfigPolicy` per configuration of ``table`` (progress counts from ``done`` of ``total``)."""
     datasets = dict(table.select("config", "dataset").unique().sort("config").iter_rows())
     parts = {key[0]: part for key, part in table.partition_by("config", as_dict=True).items()}  # one pass
-    total = max(total or 0, done + len(datasets))
+    total = max(total, done + len(datasets))
     out = []
     for i, config in enumerate(sorted(datasets)):
         if progress:
