@@ -285,10 +285,26 @@ def score_policies(table: pl.DataFrame, config: str, *, orders: int = DEFAULT_OR
                       maj, n_max, orders)
 
 
+def cost_at_samples(per_n: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Cost of ``samples`` expected samples per prompt: ``per_n[N - 1, j]`` is prompt j's cost of N samples
+    (N = 1..len(per_n)); linear between whole N, ``samples`` (..., prompts) clipped to [1, len(per_n)].
+
+    >>> cost_at_samples(np.array([[1.0], [3.0], [4.0]]), np.array([[1.0], [2.5]])).ravel().tolist()
+    [1.0, 3.5]
+    """
+    n_max = per_n.shape[0]
+    s = np.clip(np.asarray(samples, dtype=float), 1.0, float(n_max))
+    lo = np.floor(s).astype(int)
+    hi = np.minimum(lo + 1, n_max)
+    w = s - lo
+    cols = np.broadcast_to(np.arange(per_n.shape[1]), s.shape)
+    return per_n[lo - 1, cols] * (1.0 - w) + per_n[hi - 1, cols] * w
+
+
 def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
     """``grid`` with every policy priced in ``unit``: ``per_n[N - 1, j]`` is the cost of majority N on prompt j
-    (N = 1..n_max); a policy costs ``per_n`` at its expected samples on the prompt, linear between whole N
-    (exact for fixed N, and for adaptive policies whenever the price is affine in N).
+    (N = 1..n_max); a policy costs :func:`cost_at_samples` at its expected samples on the prompt (exact for
+    fixed N, and for adaptive policies whenever the price is affine in N).
 
     >>> g = OptionGrid("c", ("a",), (), np.zeros((2, 1)), np.array([[1.0], [2.5]]), np.zeros((2, 1)),
     ...                np.zeros((3, 1)), 3, 1)
@@ -299,15 +315,9 @@ def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
     if per_n.shape != (grid.n_max, len(grid.prompt_ids)):
         raise TtsplanError(f"per_n must have shape (n_max, prompts) = ({grid.n_max}, {len(grid.prompt_ids)}), got "
                            f"{per_n.shape}.")
-    s = np.clip(grid.samples, 1.0, float(grid.n_max))
-    lo = np.floor(s).astype(int)
-    hi = np.minimum(lo + 1, grid.n_max)
-    w = s - lo
-    cols = np.arange(len(grid.prompt_ids))[None, :]
-    cost = per_n[lo - 1, cols] * (1.0 - w) + per_n[hi - 1, cols] * w
-    return replace(grid, costs={**grid.costs, unit: cost})
+    return replace(grid, costs={**grid.costs, unit: cost_at_samples(per_n, grid.samples)})
 
 
 __all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_FAMILIES", "DEFAULT_ORDERS", "FAMILIES", "PILOT_K0",
-           "check_families", "OptionGrid", "Trajectories", "price_grid",
+           "check_families", "cost_at_samples", "OptionGrid", "Trajectories", "price_grid",
            "reads_vote_state", "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]

@@ -30,6 +30,7 @@ from ttsplan.features.estimators import curves
 from ttsplan.features.schema import has_values, table_kind
 from ttsplan.fitting.cost import LENGTH_DISTRIBUTIONS, CostModel
 from ttsplan.fitting.gain import fit_report
+from ttsplan.planner.option_grid import cost_at_samples
 from ttsplan.planner.plan import fit_success, prepare, prompt_lengths
 from ttsplan.planner.strategies import cost_matrix
 
@@ -228,12 +229,9 @@ def policy_plan_points(plan: Any, table: pl.DataFrame, config: str, cost_model: 
     lp = lengths["prompt_tokens"].fill_null(0.0).to_numpy().astype(float)
     lo = lengths["output_tokens"].fill_null(1.0).to_numpy().astype(float)
     s = float(cp.samples.mean)
-    n0 = max(1, int(np.floor(s)))
-    w = s - n0
-    cost = {}
-    for u in units:
-        c = cost_matrix("majority", [n0, n0 + 1], lp, lo, u, cost_model, batch_prompts).mean(axis=0)
-        cost[u] = float(c[0] * (1 - w) + c[1] * w)
+    ns = range(1, int(np.floor(s)) + 2)
+    cost = {u: float(cost_at_samples(cost_matrix("majority", ns, lp, lo, u, cost_model, batch_prompts).T,
+                                     np.full(lp.size, s)).mean()) for u in units}
     a = cp.accuracy
     return [{"label": f"{cp.policy.describe()}, cross-validated", "config": config, "strategy": "majority",
              "n": s, "accuracy": a.mean, "ci_low": a.low, "ci_high": a.high, **cost}]
