@@ -11,7 +11,7 @@ from ttsplan.cli.options import GpuOpt, TableOrJsonOpt
 from ttsplan.features.defaults import DEFAULT_GPU, DEFAULT_SERVING_ENGINE
 from ttsplan.features.errors import TtsplanError
 from ttsplan.fitting.cost import CostModel
-from ttsplan.planner.pricing import Pricing, calibration_source
+from ttsplan.planner.pricing import calibration_source, pricing_note
 
 
 class LengthDist(str, Enum):
@@ -81,8 +81,7 @@ def estimate(
             "model": cm.model.name, "gpu": cm.gpu.name, "tp": tp, "strategy": strategy,
             "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "batch_prompts": batch_prompts,
             "usd_per_hour": cm.usd_per_hour, "calibrated": source is not None})
-    err_console.print("note: " + Pricing(model, gpu, calibration, engine).note(),
-                      highlight=False)
+    err_console.print("note: " + pricing_note(cm, source, calibration, engine), highlight=False)
     if fmt.value == "json":
         emit(rows[0] if len(rows) == 1 else rows, "json")
         return

@@ -51,39 +51,44 @@ class Pricing:
     def calibrated(self) -> bool:
         return self.source is not None
 
-    def _fitted_models(self) -> list[str]:
-        data = json.loads(Path(self.source).read_text())
-        names: set[str] = set()
-        for e in data.get("entries", []):
-            if str(e.get("engine", "")).lower() == self.engine or not names:
-                names |= {m.strip() for m in str(e.get("metrics", {}).get("models", "")).split(",") if m.strip()}
-        return sorted(names)
-
     def note(self) -> str:
-        cm = self.cost_model
-        if not self.calibrated:
-            why = ("calibration disabled" if self.calibration is not None else
-                   "no calibration for this GPU ships; pass --calibration calib.json from `ttsplan calibrate --out`")
-            return f"prices: uncalibrated roofline for {cm.model.name} on {cm.gpu.name} (peak efficiency; {why})"
-        label = (f"ttsplan.data/{self.source.name}" if self.source.parent == H100_CALIBRATION.parent
-                 else str(self.source))
-        models = self._fitted_models()
-        text = f"prices: calibration {label} ({self.engine} on {cm.gpu.name}"
-        if models:
-            params = []
-            for m in models:
-                try:
-                    params.append(get_model_spec(m).params)
-                except TtsplanError:
-                    continue
-            text += f", fitted on {', '.join(models)}"
-            p = cm.model.params
-            if params and not min(params) <= p <= max(params):
-                text += (f"); {cm.model.name} ({p / 1e9:.2g}B parameters) lies outside the "
-                         f"{min(params) / 1e9:.2g}B–{max(params) / 1e9:.2g}B it was fitted on, so its prices "
-                         "are extrapolated")
-                return text
-        return text + ")"
+        return pricing_note(self.cost_model, self.source, self.calibration, self.engine)
+
+
+def _fitted_models(source: Path, engine: str) -> list[str]:
+    data = json.loads(Path(source).read_text())
+    names: set[str] = set()
+    for e in data.get("entries", []):
+        if str(e.get("engine", "")).lower() == engine or not names:
+            names |= {m.strip() for m in str(e.get("metrics", {}).get("models", "")).split(",") if m.strip()}
+    return sorted(names)
+
+
+def pricing_note(cm: CostModel, source: Path | None, calibration: str | Path | None, engine: str) -> str:
+    """What priced ``cm``'s figures: the calibration ``source`` (and whether the model lies outside the sizes it
+    was fitted on), or the uncalibrated roofline and why (``calibration`` as the user gave it)."""
+    if source is None:
+        why = ("calibration disabled" if calibration is not None else
+               "no calibration for this GPU ships; pass --calibration calib.json from `ttsplan calibrate --out`")
+        return f"prices: uncalibrated roofline for {cm.model.name} on {cm.gpu.name} (peak efficiency; {why})"
+    label = f"ttsplan.data/{source.name}" if source.parent == H100_CALIBRATION.parent else str(source)
+    models = _fitted_models(source, engine)
+    text = f"prices: calibration {label} ({engine} on {cm.gpu.name}"
+    if models:
+        params = []
+        for m in models:
+            try:
+                params.append(get_model_spec(m).params)
+            except TtsplanError:
+                continue
+        text += f", fitted on {', '.join(models)}"
+        p = cm.model.params
+        if params and not min(params) <= p <= max(params):
+            text += (f"); {cm.model.name} ({p / 1e9:.2g}B parameters) lies outside the "
+                     f"{min(params) / 1e9:.2g}B–{max(params) / 1e9:.2g}B it was fitted on, so its prices "
+                     "are extrapolated")
+            return text
+    return text + ")"
 
 
 def calibration_source(gpu: str, calibration: str | Path | None) -> Path | None:
@@ -108,4 +113,4 @@ def pricing_or_none(model: str | None, gpu: str | None, calibration: Any = None)
     return None if model is None else Pricing(model, gpu or DEFAULT_GPU, calibration)
 
 
-__all__ = ["DEFAULT_ENGINE", "DEFAULT_GPU", "SHIPPED", "Pricing", "calibration_source", "pricing_or_none"]
+__all__ = ["DEFAULT_ENGINE", "DEFAULT_GPU", "SHIPPED", "Pricing", "calibration_source", "pricing_note", "pricing_or_none"]
