@@ -163,7 +163,8 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     unit = normalize_unit(unit or (budget.unit if budget else "samples"))
     if budget is not None and budget.unit != unit:
         budget = Budget(budget.amount, unit, budget.per_prompt)
-    cost_model = resolve_cost_model(model, gpu, calibration)
+    pricing = None if model is None else Pricing(model, gpu or DEFAULT_GPU, calibration)
+    cost_model = None if pricing is None else pricing.cost_model
     if table.height == 0:
         raise TtsplanError("data must have at least one prompt, got an empty table. Pass a non-empty table.")
     recorded = (int(table["samples"].min()) if table_kind(table) == "counts"
@@ -212,7 +213,7 @@ def make_plan(table: pl.DataFrame, budget: Budget | None = None, *, unit: str | 
     if cost_model is None:
         notes.append("no --model given: seconds and dollars are not priced (pass --model, e.g. gemma-3-270m)")
     else:
-        notes.append(Pricing(model, gpu or DEFAULT_GPU, calibration).note())
+        notes.append(pricing.note())
     return Plan(budget=budget, mode="pilot" if pilot else "per-prompt",
                 strategies=tuple(s.name for s in prep.strategies), grid=tuple(prep.grid),
                 configs=tuple(cfg_plans), allocations=tuple(allocs), recommended_config=best,
