@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -312,8 +313,6 @@ def write_stdout(text: str) -> None:
 def throttled_progress(verb: str, min_interval_s: float = 0.5) -> Callable[[str], None]:
     """A ``progress(msg)`` callback printing ``verb msg`` on stderr at most every ``min_interval_s`` seconds
     (and always for the first and last of ``[i/n]`` messages), with the elapsed time."""
-    import time
-
     start = time.monotonic()
     last = [-float("inf")]
 
