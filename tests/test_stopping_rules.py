@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_adaptive import run_one  # tests/ is on sys.path under pytest
 
 from ttsplan.features.errors import TtsplanError
 from ttsplan.planner.adaptive import AdaptiveSession
@@ -74,15 +75,6 @@ def test_regret_is_expected_gain_plus_flip_cost_times_horizon_flip():
 
 
 # -- stop decisions in a session ----------------------------------------------------------------------
-def run_one(rule, answers, **kw) -> AdaptiveSession:
-    s = AdaptiveSession(rule, ["p"], **kw)
-    for a in answers:
-        if not s.ask():
-            break
-        s.tell("p", a)
-    return s
-
-
 def test_regret_hand_stop_decisions():
     # cap 3: after one vote, confidence 1 − 1/60 − 0.015 = 0.96833 — enough at 0.96, not at 0.97
     assert run_one("regret", "xxx", max_n=3, threshold=0.96).n[0] == 1
