@@ -158,6 +158,7 @@ class Trajectories:
     second: np.ndarray   # runner-up's votes
     right: np.ndarray    # the leader (the answer the session would return) is correct
     tokens: np.ndarray   # output tokens of the first n samples
+    leader: np.ndarray   # the leader's answer code (-1: no answer yet)
     caps: np.ndarray     # (prompts,) samples available, at most the cap
 
 
@@ -170,6 +171,7 @@ def trajectories(cs: ConfigSamples, perms: Sequence[np.ndarray], cap: int) -> Tr
     shape = (len(perms), n_p, cap + 1)
     top, second = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
     right, tokens = np.zeros(shape, bool), np.zeros(shape, np.int64)
+    leader = np.full(shape, -1, np.int32)
     rows = np.arange(n_p)
     for o, perm in enumerate(perms):
         codes = np.take_along_axis(cs.codes, perm, axis=1)
@@ -190,10 +192,10 @@ def trajectories(cs: ConfigSamples, perms: Sequence[np.ndarray], cap: int) -> Tr
             sec = np.where(new_top, t, np.where(is_top | ~valid, sec, np.maximum(sec, v)))
             t = np.where(is_top | new_top, v, t)
             tc = np.where(new_top, cv, tc)
-            top[o, :, n], second[o, :, n] = t, sec
+            top[o, :, n], second[o, :, n], leader[o, :, n] = t, sec, tc
             right[o, :, n] = np.where(tc >= 0, cs.correct[rows, np.maximum(tc, 0)], False)
             tokens[o, :, n] = tokens[o, :, n - 1] + np.where(live, toks[:, min(n - 1, width - 1)], 0)
-    return Trajectories(top, second, right, tokens, caps)
+    return Trajectories(top, second, right, tokens, leader, caps)
 
 
 def reads_vote_state(policy: Policy) -> bool:
