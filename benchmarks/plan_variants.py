@@ -21,7 +21,7 @@ default objective: match majority@N_max within 0.5 pt, margin 1 standard error) 
 Printed per set: mean savings vs majority@N_max, mean accuracy drop and the worst configuration's mean
 drop (points) on the held-out halves, base vs variant.
 
-    python benchmarks/plan_variants.py learned [--splits 20] [--prior 4]
+    python benchmarks/plan_variants.py learned [--splits 20] [--prior 4] [--in-sample]
     python benchmarks/plan_variants.py pooled
 """
 from __future__ import annotations
@@ -89,12 +89,14 @@ def replay_learned(tr, table: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndar
     return np.array(acc), np.array(smp, dtype=float)
 
 
-def with_learned(grid: OptionGrid, tr, plan: np.ndarray, prior: float, seed: int) -> OptionGrid:
-    """``grid`` plus the learned-table candidates: fitted on ``plan``, cross-fitted on ``plan`` itself."""
+def with_learned(grid: OptionGrid, tr, plan: np.ndarray, prior: float, seed: int, in_sample: bool = False
+                 ) -> OptionGrid:
+    """``grid`` plus the learned-table candidates: fitted on ``plan``, cross-fitted on ``plan`` itself
+    (``in_sample``: scored on ``plan`` by the table fitted on it, to show the optimism)."""
     cap = grid.n_max
     acc, smp = replay_learned(tr, learned_table(tr, plan, cap, prior), cap)
     fold = np.random.default_rng([seed, 5]).permutation(np.arange(plan.size) % 5)
-    for f in range(5):
+    for f in range(0 if in_sample else 5):
         a, s = replay_learned(tr, learned_table(tr, plan[fold != f], cap, prior), cap)
         cols = plan[fold == f]
         acc[:, cols], smp[:, cols] = a[:, cols], s[:, cols]
@@ -110,7 +112,8 @@ def realized(grid: OptionGrid, i: int, test: np.ndarray) -> dict:
             "savings": grid.n_max / float(grid.samples[i, test].mean())}
 
 
-def run_learned(files: list[Path], splits: int, prior: float, objective: Objective) -> list[dict]:
+def run_learned(files: list[Path], splits: int, prior: float, objective: Objective, in_sample: bool = False
+                ) -> list[dict]:
     out = []
     for f in files:
         table = validate_sample_table(read_samples([f]))
@@ -124,7 +127,7 @@ def run_learned(files: list[Path], splits: int, prior: float, objective: Objecti
                 perm = rng.permutation(len(grid.prompt_ids))
                 test, plan = np.sort(perm[: perm.size // 2]), np.sort(perm[perm.size // 2:])
                 out.append({"config": cfg, "variant": "base", **realized(grid, select(grid, plan, objective), test)})
-                g2 = with_learned(grid, tr, plan, prior, r)
+                g2 = with_learned(grid, tr, plan, prior, r, in_sample)
                 out.append({"config": cfg, "variant": "learned", **realized(g2, select(g2, plan, objective), test)})
     return out
 
@@ -175,6 +178,8 @@ def main() -> int:
     ap.add_argument("variant", choices=("learned", "pooled"))
     ap.add_argument("--splits", type=int, default=20)
     ap.add_argument("--prior", type=float, default=4.0, help="learned: pseudo-prompts of the regret table")
+    ap.add_argument("--in-sample", action="store_true", help="learned: score the planning prompts with the table "
+                    "fitted on them (shows the optimism the cross-fitting removes)")
     args = ap.parse_args()
     objective = Objective.majority()
     print(f"load average {os.getloadavg()[0]:.2f}; {args.variant}; {args.splits} splits; {objective.describe()}")
@@ -182,7 +187,7 @@ def main() -> int:
         if not all(f.exists() for f in files):
             print(f"{name}: skipped, missing {', '.join(str(f) for f in files if not f.exists())}")
             continue
-        rows = (run_learned(files, args.splits, args.prior, objective) if args.variant == "learned"
+        rows = (run_learned(files, args.splits, args.prior, objective, args.in_sample) if args.variant == "learned"
                 else run_pooled(files, args.splits, objective))
         per = (pl.DataFrame(rows).group_by("config", "variant").agg(pl.col("drop").mean(), pl.col("savings").mean())
                .group_by("variant").agg(pl.col("savings").mean(), pl.col("drop").mean().alias("mean_drop_pt"),
