@@ -333,6 +333,9 @@ def policy_objective(target: str | None, tolerance_pt: float, policies: str, pro
     :class:`~ttsplan.planner.crossfit.Objective` and the validated candidate families; each problem is
     appended to ``problems`` (the command reports them all at once) and its part returned as None / ()."""
     objective, families = None, ()
+    if not (0 <= tolerance_pt < 100):  # checked here in points, so the objective does not repeat it in fractions
+        problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance_pt}. Try 0.5.")
+        tolerance_pt = 0.0
     try:
         objective = Objective.parse(target, tolerance_pt / 100.0, None, unit)
     except TtsplanError as exc:

@@ -64,8 +64,6 @@ def evaluate_command(
             problems.append(f"--repeats must be >= 1, got {repeats}.")
         if folds < 2 or orders < 1:
             problems.append(f"--folds must be >= 2 and --orders >= 1, got {folds} and {orders}.")
-        if not 0 <= tolerance < 100:
-            problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
         objective, families = policy_objective(target, tolerance, policies, problems)
         if problems:
             raise TtsplanError(" ".join(problems))

@@ -125,7 +125,7 @@ def plan_command(
     unit = normalize_unit(unit)
     legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse
     problems = []
-    if not (0 <= tolerance < 100):
+    if legacy and not (0 <= tolerance < 100):  # policy plans: checked by policy_objective
         problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
     if folds < 2:
         problems.append(f"--folds must be >= 2, got {folds}. Try 5.")

@@ -80,6 +80,14 @@ def test_policy_plan_bad_input(samples: Path, tmp_path: Path, args: list[str], m
     assert not list(tmp_path.iterdir())
 
 
+def test_bad_tolerance_is_one_problem_in_points_beside_the_others(samples: Path) -> None:
+    r = runner.invoke(app, ["plan", str(samples), "--tolerance", "-1", "--target", "2", "--orders", "1"])
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    assert text.count("tolerance") == 1 and "got -1.0" in text and "got -0.01" not in text
+    assert "target must be an accuracy in [0, 1]" in text
+
+
 def test_plan_json_and_out(samples: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     r = runner.invoke(app, ["plan", str(samples), "--budget", "3000", "--unit", "tokens", "--format", "json",
