@@ -19,8 +19,9 @@ those same feature samples, target@k_features − pass@1 (``observed_gain``). Ev
   the candidate chosen inside the training folds (:func:`select_curve_law`).
 - :func:`directional_cross_validate` — the agreement-alone baseline (direction learned in the folds).
 
-:func:`fit_report` scores the predictor and every baseline leave-one-config-out and, with ≥ 3 datasets,
-leave-one-dataset-out.
+:func:`fit_report` scores the predictor (default ``method="curve"``; ``"ridge"`` for the
+:class:`GainPredictor`, which ranks below the observed-gain baseline on the shared data) and every
+baseline leave-one-config-out and, with ≥ 3 datasets, leave-one-dataset-out.
 
 Feature sources: sample tables support every feature their columns carry (answer-based ones need
 ``answer``; length ones ``output_tokens``; reward ones ``reward``; logprob/token entropy need those
@@ -945,17 +946,25 @@ def _predictor_cv(method: str, data: pl.DataFrame, y: np.ndarray, configs: list[
                           confidence=confidence)
 
 
-def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] = "core",
+def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequence[str] | None = None,
                k_features: int | str | None = None, alpha: float = 1.0, n_boot: int = 1000, n_boot_stability: int = 200,
-               seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE, method: str = "ridge") -> dict:
+               seed: int = 0, confidence: float = DEFAULT_CI_CONFIDENCE, method: str = "curve") -> dict:
     """Everything ``ttsplan fit`` reports: dataset (features and target on disjoint samples) → the predictor
-    (``method="ridge"``: ridge on ``features``; ``"curve"``: each configuration's own target@j curve over
-    j ≤ k extrapolated to n, the law chosen inside the training folds, :func:`curve_cross_validate`) scored
+    (``method="curve"``, the default: each configuration's own target@j curve over j ≤ k extrapolated to n,
+    the law chosen inside the training folds, :func:`curve_cross_validate`; ``"ridge"``: ridge on
+    ``features``, default ``"core"``, which ranks below the observed-gain baseline on the shared data) scored
     leave-one-config-out, leave-one-dataset-out (≥ 3 datasets) and leave-one-model-out (≥ 3 models) → the
-    baselines scored the same ways, with the paired differences → stability → feature-set comparison.
-    Returns a JSON-ready dict."""
+    baselines scored the same ways, with the paired differences → stability (bootstrap-Lasso over the
+    candidate config features) → feature-set comparison (ridge LOCO per feature set). ``alpha`` is the ridge
+    penalty of the ridge predictor, of the LOCO-mapped baseline and of the feature-set comparison; the
+    curve predictor takes no ``features`` (passing any is an error). Returns a JSON-ready dict."""
     if method not in METHODS:
         raise TtsplanError(f"method must be one of {', '.join(METHODS)}, got {method!r}.{did_you_mean(method, METHODS)}")
+    if method == "curve" and features is not None:
+        raise TtsplanError("features select the ridge's inputs; the curve predictor (method 'curve', the default) "
+                           "uses none. Use method 'ridge' (--method ridge) with features, or drop them.")
+    if features is None:
+        features = "core"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GainDataWarning)
         data = gain_dataset(table, target, n, k_features=k_features, seed=seed)
@@ -1039,7 +1048,11 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
     else:
         report["lomo_note"] = "leave-one-model-out needs at least 3 models; skipped."
     if data.height >= 4:
-        stab_cols = _usable(data, "all") if features != "counts" else list(COUNT_FEATURES)
+        if method == "curve":  # the candidate features the data supports, quietly (the predictor uses none)
+            stab_cols = [c for c in all_features() if c in data.columns and data[c].null_count() == 0
+                         and not data[c].is_nan().any()]
+        else:
+            stab_cols = _usable(data, "all") if features != "counts" else list(COUNT_FEATURES)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GainDataWarning)
             stab = stability(data, y, features=stab_cols, n_boot=n_boot_stability, seed=seed)

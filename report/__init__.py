@@ -22,8 +22,10 @@ Figures (:data:`FIGURES`):
 ``allocation``      per-prompt allocation histogram of the plan's recommended configuration
                     (= the ``allocations`` of ``ttsplan plan --format json``)
 ``gain``            LOCO predicted vs actual gain (metric@N − pass@1) per configuration with
-                    Spearman ρ (= ``predictions`` of ``ttsplan fit --format json``)
-``stability``       bootstrap-Lasso selection frequency per feature (= ``stability`` of the same)
+                    Spearman ρ, by the default (curve) predictor (= ``predictions`` of
+                    ``ttsplan fit --format json``)
+``stability``       bootstrap-Lasso selection frequency per candidate config feature (= ``stability``
+                    of the same; the curve predictor is not fitted on them)
 ``cost_breakdown``  where one prompt's GPU time goes — prefill, weight reads, KV-cache reads,
                     compute beyond the memory time — as N and L_out grow (= ``ttsplan estimate``)
 ==================  ===========================================================================

@@ -95,7 +95,7 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
         if plan is not None:
             attempt("allocation", lambda: allocation_data(plan, files=files))
     if "gain" in figures or "stability" in figures:
-        progress("fitting the gain predictor (LOCO, bootstrap-Lasso) …")
+        progress("fitting the gain predictor (LOCO, bootstrap-Lasso stability) …")
         try:
             rep = gain_data(table, gain_target, gain_n, n_boot=gain_boot, seed=seed, files=files)
         except TtsplanError as exc:
@@ -103,11 +103,15 @@ def build_report(table: pl.DataFrame, plan: Any = None, model: str | None = None
                 if f in figures:
                     out["skipped"][f] = str(exc)
         else:
-            base = {k: rep[k] for k in ("target", "n", "k_features", "n_configs", "features", "command")}
+            base = {k: rep[k] for k in ("target", "n", "k_features", "n_configs", "method", "features", "command")}
             if "gain" in figures:
+                best = next(b for b in rep["baselines"] if b["name"] == rep["best_baseline"])
                 figs["gain"] = {"title": "Predicted vs actual gain (leave one configuration out)", **base,
                                 **{k: rep[k] for k in ("loco_spearman", "loco_spearman_ci", "loco_kendall",
-                                                       "loco_mae", "confidence", "predictions")}}
+                                                       "loco_mae", "confidence", "predictions")},
+                                **{k: rep[k] for k in ("curve_law", "curve_law_loco") if k in rep},
+                                "best_baseline": {"name": best["name"], "description": best["description"],
+                                                  "loco_spearman": best["loco_spearman"]}}
             if "stability" in figures:
                 if rep["stability"]:
                     figs["stability"] = {"title": "Feature stability (bootstrap Lasso)", **base,

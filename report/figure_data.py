@@ -273,15 +273,16 @@ def default_gain_n(table: pl.DataFrame) -> int:
 
 def gain_data(table: pl.DataFrame, target: str | None = None, n: int | None = None, n_boot: int = 1000,
               seed: int = 0, files: Sequence[str | Path] | None = None) -> dict[str, Any]:
-    """The report of ``ttsplan fit --target T --n N --format json`` (LOCO predictions, ρ, stability)."""
+    """The report of ``ttsplan fit --target T --n N --format json``: the default predictor (the curve
+    predictor) with its LOCO predictions and ρ, and the bootstrap-Lasso stability of the candidate config
+    features (what a sparse linear model on them would keep; the curve predictor itself uses none of them)."""
     target = target or default_gain_target(table)
     n = int(n or default_gain_n(table))
-    features = "counts" if table_kind(table) == "counts" else "core"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        rep = fit_report(table, target, n, features=features, n_boot=n_boot, seed=seed)
+        rep = fit_report(table, target, n, n_boot=n_boot, seed=seed)
     rep = json.loads(to_json(rep))
-    rep["command"] = f"ttsplan fit {_files_arg(files)} --target {target} --n {n} --features {features} " \
+    rep["command"] = f"ttsplan fit {_files_arg(files)} --target {target} --n {n} " \
                      f"--n-boot {n_boot} --seed {seed} --format json"
     return rep
 

@@ -23,8 +23,10 @@ CAPTIONS = {
     "allocation": "How the plan spends the budget: prompts per planned N, coloured by strategy, and each prompt's "
                   "predicted accuracy at its N.",
     "gain": "Each point is one configuration: the gain it gets from N samples, predicted from one validation pass "
-            "by a ridge model trained on the other configurations, against the measured gain.",
-    "stability": "How often bootstrap-Lasso keeps each candidate feature; stable features carry the prediction.",
+            "by extrapolating that configuration's own curve (the law chosen on the other configurations), "
+            "against the gain measured on the other samples; the best baseline's ρ is printed beside.",
+    "stability": "How often bootstrap-Lasso keeps each candidate config feature (the inputs of ttsplan fit "
+                 "--method ridge); the curve predictor of the gain figure is not fitted on them.",
     "cost_breakdown": "Roofline split of one prompt's GPU time. Small models with long generations spend most decode "
                       "time reading the KV cache, not the weights: the Kinetics effect FLOP counts miss.",
 }

@@ -226,12 +226,17 @@ def plot_gain(data: dict, fig_factory: Callable) -> Any:
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_aspect("equal", adjustable="box")
     t, n = data["target"], data["n"]
-    ax.set_xlabel(f"predicted gain, {t}@{n} − pass@1\n(accuracy, model trained without that configuration)")
+    curve = data.get("method") == "curve"
+    how = "law chosen without that configuration" if curve else "model trained without that configuration"
+    ax.set_xlabel(f"predicted gain, {t}@{n} − pass@1\n(accuracy, {how})")
     ax.set_ylabel(f"actual gain, {t}@{n} − pass@1 (accuracy)")
     ci = data["loco_spearman_ci"]
     conf = round(data["confidence"] * 100)
     ci_txt = f"\n{conf}% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else ""
-    ax.text(0.03, 0.97, f"Spearman ρ = {data['loco_spearman']:.3f}{ci_txt}\nMAE = {data['loco_mae']:.3f}",
+    bb = data.get("best_baseline")
+    bb_txt = (f"\nbest baseline ({bb['name']}): ρ = {bb['loco_spearman']:.3f}"
+              if bb and bb.get("loco_spearman") is not None else "")
+    ax.text(0.03, 0.97, f"Spearman ρ = {data['loco_spearman']:.3f}{ci_txt}\nMAE = {data['loco_mae']:.3f}{bb_txt}",
             transform=ax.transAxes, va="top", fontsize=11,
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9, "edgecolor": "#cccccc"})
     ax.legend(loc="lower right", frameon=False)
@@ -242,9 +247,15 @@ def plot_gain(data: dict, fig_factory: Callable) -> Any:
     lines = ([f"{i:>2}  {short[p['config']]}" for i, p in enumerate(preds, 1)] if labelled else
              [f"{len(preds)} configurations: names and values", "in figures.json (gain.predictions)"])
     head = f"configurations{f' ({prefix}…)' if prefix else ''}, by actual gain\n\n"
+    if curve:
+        laws = ", ".join(f"{k} {v}/{sum(data['curve_law_loco'].values())}"
+                         for k, v in data.get("curve_law_loco", {}).items())
+        what = (f"predictor: each configuration's own {t}@j curve,\nj ≤ {data['k_features']}, extrapolated to "
+                f"{n} (curve law or\nsuccess model, chosen per fold: {laws})")
+    else:
+        what = "features: " + ", ".join(data["features"])
     side.text(0.0, 1.0, (head if labelled else "") + "\n".join(lines)
-              + "\n\nfeatures: "
-              + ", ".join(data["features"]), transform=side.transAxes, va="top", ha="left", fontsize=9.5,
+              + "\n\n" + what, transform=side.transAxes, va="top", ha="left", fontsize=9.5,
               family="monospace", wrap=True)
     fig.suptitle(f"{data['title']}: {data['n_configs']} configurations")
     return fig
@@ -267,10 +278,13 @@ def plot_stability(data: dict, fig_factory: Callable) -> Any:
     ax.grid(axis="y", visible=False)
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color="#1f77b4", label="used by the gain model"), Patch(color="#aec7e8", label="other candidate")],
+    curve = data.get("method") == "curve"
+    used = "also a candidate of the curve predictor" if curve else "used by the gain model"
+    ax.legend(handles=[Patch(color="#1f77b4", label=used), Patch(color="#aec7e8", label="other candidate")],
               loc="lower right", frameon=False)
+    note = "\n(the gain figure's curve predictor is not fitted on these features)" if curve else ""
     ax.set_title(f"{data['title']}\npredicting the gain {data['target']}@{data['n']} − pass@1 over "
-                 f"{data['n_configs']} configurations", fontsize=12)
+                 f"{data['n_configs']} configurations{note}", fontsize=12)
     return fig
 
 

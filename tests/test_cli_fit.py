@@ -85,7 +85,7 @@ def test_fit_json_contract_and_skip_warning(tmp_path):
     for key in ("n_configs", "loco_spearman", "loco_spearman_ci", "loco_mae", "coefficients", "stability"):
         assert key in out
     assert out["n_configs"] == 4 and "cfg4 (min 4 samples)" in res.stderr
-    assert json.loads(out_file.read_text())["coefficients"] == out["coefficients"]
+    assert json.loads(out_file.read_text())["predictions"] == out["predictions"]
     table = runner.invoke(app, ["fit", str(path), "--target", "pass", "--n", "4", "--n-boot", "20"])
     assert table.exit_code == 0 and "LOCO Spearman" in table.stdout
 
@@ -96,7 +96,8 @@ def test_fit_errors_exit_2(tmp_path):
     assert res.exit_code == 2 and "n must be >= 2" in res.output
     res = runner.invoke(app, ["fit", str(path), "--target", "bon", "--n", "4"])
     assert res.exit_code == 2 and "reward" in res.output
-    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--features", "agreemnt_spread"])
+    res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--method", "ridge", "--features",
+                              "agreemnt_spread"])
     assert res.exit_code == 2 and "Did you mean" in res.output
     one = tmp_path / "one.parquet"
     pl.read_parquet(path).filter(pl.col("config") == "cfg0").write_parquet(one)
@@ -105,10 +106,10 @@ def test_fit_errors_exit_2(tmp_path):
     counts = _counts_file(tmp_path, prefix="cnt")
     res = runner.invoke(app, ["fit", str(counts), "--target", "maj", "--n", "4"])
     assert res.exit_code == 2 and "count table" in res.output
-    res = runner.invoke(app, ["fit", str(counts), "--target", "pass", "--n", "4"])  # core features on counts
+    res = runner.invoke(app, ["fit", str(counts), "--target", "pass", "--n", "4", "--method", "ridge"])  # core on counts
     assert res.exit_code == 2 and "--features counts" in res.output
-    res = runner.invoke(app, ["fit", str(counts), str(path), "--target", "pass", "--n", "4", "--features", "counts",
-                              "--format", "json", "--n-boot", "20"])
+    res = runner.invoke(app, ["fit", str(counts), str(path), "--target", "pass", "--n", "4", "--method", "ridge",
+                              "--features", "counts", "--format", "json", "--n-boot", "20"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n_configs"] == 8  # mixed sample + count tables collapse to counts
 
@@ -127,3 +128,28 @@ def test_fit_method_curve_json_and_table(tmp_path):
     assert table.exit_code == 0 and "agreement alone" in table.stdout and "curve law" in table.stdout
     res = runner.invoke(app, ["fit", str(path), "--target", "maj", "--n", "4", "--method", "curv"])
     assert res.exit_code == 2
+
+
+def test_fit_defaults_to_curve_and_ridge_stays_available(tmp_path):
+    """No --method: the curve predictor (the one that beats the observed-gain baseline on the shared data);
+    --method ridge still fits the ridge; --features only with ridge (one message, exit 2)."""
+    path = _samples_file(tmp_path)
+    common = ["fit", str(path), "--target", "maj", "--n", "4", "--format", "json", "--n-boot", "20"]
+    res = runner.invoke(app, common)
+    assert res.exit_code == 0, res.output
+    default = json.loads(res.stdout)
+    assert default["method"] == "curve" and default["coefficients"] == {} and "curve_law" in default
+    explicit = json.loads(runner.invoke(app, [*common, "--method", "curve"]).stdout)
+    assert explicit == default
+    res = runner.invoke(app, [*common, "--method", "ridge"])
+    assert res.exit_code == 0, res.output
+    ridge = json.loads(res.stdout)
+    assert ridge["method"] == "ridge" and set(ridge["coefficients"]) == set(ridge["features"]) != set()
+    assert "curve_law" not in ridge and ridge["predictions"] != default["predictions"]
+    res = runner.invoke(app, [*common, "--method", "ridge", "--features", "core"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["predictions"] == ridge["predictions"]
+    res = runner.invoke(app, [*common, "--features", "core"])  # curve, the default, takes no features
+    assert res.exit_code == 2 and "--method ridge" in res.output and res.stdout == ""
+    assert len(res.output.strip().splitlines()) == 1
+    res = runner.invoke(app, [*common, "--alpha", "5"])  # alpha: the mapped baseline's ridge, under curve too
+    assert res.exit_code == 0 and json.loads(res.stdout)["alpha"] == 5.0

@@ -12,10 +12,12 @@ from sklearn.exceptions import NotFittedError
 from ttsplan.features.errors import TtsplanError
 from ttsplan.features.schema import validate_sample_table
 from ttsplan.fitting.gain import (
+    COUNT_FEATURES,
     GainDataWarning,
     GainPredictor,
     compare_feature_sets,
     concentration,
+    core_set,
     cross_validate,
     curve_cross_validate,
     curve_gains,
@@ -197,7 +199,8 @@ def test_count_split_is_a_hypergeometric_partition():
 def test_report_on_samples_with_baseline():
     table = _sample_table()
     with pytest.warns(GainDataWarning, match="left out: token_entropy"):
-        rep = fit_report(table, "maj", 4, n_boot=50, n_boot_stability=20)
+        rep = fit_report(table, "maj", 4, n_boot=50, n_boot_stability=20, method="ridge")
+    assert rep["method"] == "ridge" and rep["features"] == list(core_set(gain_dataset(table, "maj", 4)))
     for key in ("n_configs", "loco_spearman", "loco_spearman_ci", "loco_mae", "coefficients", "stability",
                 "baselines", "better_by_loco_spearman"):
         assert key in rep
@@ -281,7 +284,7 @@ def test_real_sample_configs(shared_data):
         truth = np.mean([1 - comb(m - c, 10) / comb(m, 10) - c / m for m, c in zip(g["m"], g["c"])])
         assert data.filter(pl.col("config") == cfg[0])["gain"][0] == pytest.approx(truth, abs=1e-12), cfg
     with pytest.warns(GainDataWarning, match="left out"):
-        rep = fit_report(table, "maj", 10, k_features=4, n_boot=200, n_boot_stability=50)
+        rep = fit_report(table, "maj", 10, k_features=4, n_boot=200, n_boot_stability=50, method="ridge")
     got = {"predictor": rep["loco_spearman"], **{b["name"]: b["loco_spearman"] for b in rep["baselines"]}}
     assert got == pytest.approx(DOC_MAJ10_K4, abs=1e-3)
 
@@ -400,10 +403,21 @@ def test_report_lodo_and_agreement_baseline():
     counts = _beta_counts(dict(list(BETA_CONFIGS.items())[:5]), prompts=60, samples=24)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GainDataWarning)
-        rep = fit_report(counts, "pass", 8, k_features=4, features="counts", n_boot=20, n_boot_stability=10)
+        rep = fit_report(counts, "pass", 8, k_features=4, n_boot=20, n_boot_stability=10)  # curve, the default
+    assert rep["method"] == "curve" and rep["coefficients"] == {}
+    # the curve predictor takes no features: the stability table covers what the count table supports
+    assert {r["feature"] for r in rep["stability"]} == {*COUNT_FEATURES, "model_gain"}
     assert "agreement_note" in rep and [b["name"] for b in rep["baselines"]] == ["observed_gain", "observed_gain_loco"]
     with pytest.raises(TtsplanError, match="method must be one of"):
         fit_report(counts, "pass", 8, k_features=4, method="curv")
+    with pytest.raises(TtsplanError, match="the curve predictor .* uses none"):
+        fit_report(counts, "pass", 8, k_features=4, features="counts")  # features are the ridge's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GainDataWarning)
+        ridge = fit_report(counts, "pass", 8, k_features=4, features="counts", n_boot=20, n_boot_stability=10,
+                           method="ridge")
+    assert ridge["features"] == list(COUNT_FEATURES) and set(ridge["coefficients"]) == set(COUNT_FEATURES)
+    assert ridge["predictions"] != rep["predictions"]
 
 
 #: docs/fitting.md, "Curve predictor": seed 0, --k-features 4, LOCO ρ of the curve predictor and of the best
@@ -422,14 +436,14 @@ def test_real_curve_predictor_figures(shared_data):
 
     s = shared_data / "samples"
     cases = {"samples_maj10": ([s / f for f in ("sc40_addsub.parquet", "sc40_aqua.parquet", "game24_gpt4.parquet",
-                                                "cruxeval_codellama7b.parquet")] + [DEFAULT_SAMPLES], "maj", 10, "core"),
-             "counts_pass16": (sorted(glob.glob(str(shared_data / "counts" / "*.parquet"))), "pass", 16, "counts")}
-    for name, (files, target, n, features) in cases.items():
+                                                "cruxeval_codellama7b.parquet")] + [DEFAULT_SAMPLES], "maj", 10),
+             "counts_pass16": (sorted(glob.glob(str(shared_data / "counts" / "*.parquet"))), "pass", 16)}
+    for name, (files, target, n) in cases.items():
         table, _ = read_table(files)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = fit_report(table, target, n, k_features=4, features=features, n_boot=100, n_boot_stability=10,
-                             method="curve")
+            rep = fit_report(table, target, n, k_features=4, n_boot=100, n_boot_stability=10)  # curve, the default
+        assert rep["method"] == "curve", name
         base = {b["name"]: b["loco_spearman"] for b in rep["baselines"]}
         got = {"predictor": rep["loco_spearman"], "observed_gain": base["observed_gain"], "lodo": rep["lodo_spearman"]}
         assert got == pytest.approx(DOC_CURVE[name], abs=0.02), name

@@ -184,7 +184,10 @@ def test_gain_and_stability_match_cli_fit(report: dict) -> None:
     assert (gain["target"], gain["n"]) == ("maj", 4)
     cli = _json(["fit", str(report["src"]), "--target", "maj", "--n", "4", "--n-boot", str(BOOT), "--seed", "0",
                  "--format", "json"])
+    assert gain["method"] == cli["method"] == "curve"  # the default predictor, not the ridge
     assert gain["predictions"] == cli["predictions"]
+    assert gain["curve_law_loco"] == cli["curve_law_loco"]
+    assert gain["best_baseline"]["name"] == cli["best_baseline"]
     assert gain["loco_spearman"] == pytest.approx(cli["loco_spearman"])
     assert gain["loco_mae"] == pytest.approx(cli["loco_mae"])
     assert stab["stability"] == cli["stability"]
