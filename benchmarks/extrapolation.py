@@ -10,7 +10,9 @@ law and of the selected one, and how often the selected law's interval holds the
 maj@40 from 8 samples on the sc40 tables and maj@16 from 4 on the default data, seeds 0-4: MAE and
 interval coverage of the answer urn (``extrapolate_maj``) against the exact maj@N of the recorded
 samples; beside it the per-prompt success model's maj@N (``PromptSuccessModel``, fitted on a random
-fit-k subset) and the noise floor (0.8 × the spread of a single realisation under the fitted urn).
+fit-k subset) and the noise floor (0.8 × the spread of a single realisation under the fitted urn); beside the
+bootstrap interval, the same interval stretched by the in-range calibration (``model_scale``, what
+``--model-error`` applies: the urn fitted on half of the fit-k samples, scored at fit-k).
 
     python benchmarks/extrapolation.py [--part pass|maj|all] [--n-boot 100] [--resample prompts|both]
                                        [--model-error off|on]
@@ -34,6 +36,7 @@ from ttsplan.fitting.scaling import (
     LAWS,
     extrapolate_maj,
     extrapolate_pass,
+    stretch_interval,
     subsample_samples,
 )
 from ttsplan.fitting.success import PromptSuccessModel
@@ -95,7 +98,7 @@ def maj_part(n_boot: int, resample: str) -> None:
         print(f"\n== {path.name}: maj@{n} from {fit_k} samples per prompt, resample={resample}, n_boot={n_boot}")
         for seed in SEEDS:
             t0 = time.perf_counter()
-            res = extrapolate_maj(table, fit_k, n, seed=seed, n_boot=n_boot, resample=resample)
+            res = extrapolate_maj(table, fit_k, n, seed=seed, n_boot=n_boot, resample=resample, model_error=False)
             success = []
             for cfg in res["config"].to_list():
                 sub = table.filter(pl.col("config") == cfg)
@@ -103,10 +106,16 @@ def maj_part(n_boot: int, resample: str) -> None:
                     warnings.simplefilter("ignore")
                     post = PromptSuccessModel().fit(subsample_samples(sub, fit_k, seed=seed)).posteriors_
                 success.append(float(post.expected_accuracy("maj", [n]).mean()))
+            cal = [stretch_interval(r["predicted"], r["ci_low"], r["ci_high"], r["model_scale"] or float("nan"))
+                   for r in res.iter_rows(named=True)]
             res = res.with_columns(pl.Series("success_model", success), pl.lit(path.name).alias("file"),
-                                   pl.lit(seed).alias("seed"))
+                                   pl.lit(seed).alias("seed"), pl.Series("cal_low", [c[0] for c in cal]),
+                                   pl.Series("cal_high", [c[1] for c in cal]))
+            res = res.with_columns(((pl.col("cal_low") <= pl.col("actual")) & (pl.col("actual") <= pl.col("cal_high")))
+                                   .alias("cal_covered"))
             cases.append(res)
             print(f"seed {seed}: urn MAE {res['abs_error'].mean():.4f}, covered {int(res['covered'].sum())}/"
+                  f"{res.height}, calibrated (default, x{res['model_scale'][0]:.2f}) {int(res['cal_covered'].sum())}/"
                   f"{res.height}; success model MAE {(res['success_model'] - res['actual']).abs().mean():.4f} "
                   f"[{time.perf_counter() - t0:.0f}s]")
         one = pl.concat([c for c in cases if c["file"][0] == path.name])
@@ -129,6 +138,11 @@ def maj_part(n_boot: int, resample: str) -> None:
               f"{(g['ci_high'] - g['ci_low']).mean():.3f}; success model MAE "
               f"{(g['success_model'] - g['actual']).abs().mean():.4f}; noise floor ~{0.8 * sd:.4f} "
               f"(outcome sd {sd:.4f})")
+        print(f"  {'':24s} calibrated in range (the default; --no-model-error is the line above; scale {g['model_scale'].min():.2f}-"
+              f"{g['model_scale'].max():.2f}): 90% coverage {int(g['cal_covered'].sum())}/{g.height} = "
+              f"{g['cal_covered'].mean():.1%}, mean width {(g['cal_high'] - g['cal_low']).mean():.3f}; "
+              f"diagnostic: point minus its in-range error, MAE "
+              f"{(g['predicted'] - g['val_error'] - g['actual']).abs().mean():.4f}")
 
 
 def main() -> None:

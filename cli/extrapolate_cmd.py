@@ -52,15 +52,19 @@ def _mean(values: list) -> float | None:
 
 def extrapolate_report(files: list[Path], fit_k: int, predict_k: int, laws: str, seed: int, n_boot: int,
                        metric: str = "pass", confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts",
-                       model_error: bool = False) -> dict:
+                       model_error: bool | None = None) -> dict:
     """pass: :func:`ttsplan.fitting.scaling.extrapolate_pass` on the counts (sample tables are collapsed);
-    maj: :func:`ttsplan.fitting.scaling.extrapolate_maj` on a sample table."""
+    maj: :func:`ttsplan.fitting.scaling.extrapolate_maj` on a sample table. ``model_error`` None: the
+    metric's default (off for pass, on for maj)."""
+    if model_error is None:
+        model_error = metric == "maj"
     if metric == "maj":
         table = extrapolate_maj(read_samples(files), fit_k, predict_k, seed=seed, n_boot=n_boot,
-                                confidence=confidence, resample=resample)
+                                confidence=confidence, resample=resample, model_error=model_error)
         rows = table.to_dicts()
         return {"metric": "maj", "fit_k": fit_k, "predict_k": predict_k, "seed": seed, "confidence": confidence,
-                "resample": resample, "per_config": rows, "mean_abs_error": _mean([r["abs_error"] for r in rows]),
+                "resample": resample, "model_error": model_error, "per_config": rows,
+                "mean_abs_error": _mean([r["abs_error"] for r in rows]),
                 "coverage": _mean([r["covered"] for r in rows])}
     names = _law_names(laws)
     res = extrapolate_pass(read_counts(files), fit_k, predict_k, laws=names, seed=seed, n_boot=n_boot,
@@ -122,10 +126,12 @@ def extrapolate(
     resample: Resample = typer.Option(Resample.prompts, "--resample",
                                       help="prompts: resample prompts; both: also each prompt's samples (counts "
                                            "their noise twice, wider)."),
-    model_error: bool = typer.Option(False, "--model-error", help="pass: widen the selected law's interval by its "
-                                                                "extrapolation error measured inside the observed "
-                                                                "range (fit on fit-k/10, scored at fit-k), scaled to "
-                                                                "predict-k."),
+    model_error: bool | None = typer.Option(None, "--model-error/--no-model-error",
+                                            help="Widen the interval by the model's error measured inside the "
+                                                 "observed range. pass (default off): the selected law fitted on "
+                                                 "fit-k/10, scored at fit-k, scaled to predict-k. maj (default on): "
+                                                 "the urn fitted on fit-k/2, scored at fit-k; the interval is "
+                                                 "stretched until those checks are covered."),
     fmt: TableOrJsonOpt = TableOrJson.table,
     out: OutFileOpt = None,
 ) -> None:
@@ -158,7 +164,10 @@ def extrapolate(
         emit(report, "json", out)
         return
     if report["metric"] == "maj":
-        title = f"maj@{predict_k} extrapolated from {fit_k} samples per prompt ({confidence:.0%} intervals)"
+        scales = {r["model_scale"] for r in report["per_config"] if r.get("model_scale") is not None}
+        how = (f", stretched x{max(scales):.2f} by the in-range check" if report["model_error"] and scales
+               else ", bootstrap only" if not report["model_error"] else "")
+        title = f"maj@{predict_k} extrapolated from {fit_k} samples per prompt ({confidence:.0%} intervals{how})"
         columns = ["config", "predicted", "ci_low", "ci_high", "actual", "abs_error", "covered"]
     else:
         chosen = ", ".join(f"{ds}: {s['law']}" for ds, s in report["selection"].items())

@@ -1117,8 +1117,110 @@ _URN_HYPERPRIOR = 2.5
 _URN_PARAMS = ("alpha", "beta", "theta_correct", "theta_wrong", "gamma_null")
 
 
+def _compress_counts(counts: np.ndarray, k: int, k_new: int) -> np.ndarray:
+    """prompts × (1 + 2k) class counts of at most ``k_new`` samples per prompt → prompts × (1 + 2·k_new):
+    the urn is exchangeable over answer strings, so only each class's size matters (sizes sorted down)."""
+    corr = -np.sort(-counts[:, 1:k + 1], axis=1)[:, :k_new]
+    wrong = -np.sort(-counts[:, k + 1:], axis=1)[:, :k_new]
+    return np.concatenate([counts[:, :1], corr, wrong], axis=1)
+
+
+def _urn_predict_interval(counts: np.ndarray, codes: np.ndarray, k: int, n_target: int, n_boot: int, sims: int,
+                          confidence: float, resample: str, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+    """(fitted parameters, mean maj@``n_target`` over ``sims`` continuations, interval low, high, the
+    prompts × sims continuations) of the urn fitted on ``counts`` (codes: the same samples, prompts × k);
+    the interval as :func:`extrapolate_maj`'s (NaN when ``n_boot`` is 0)."""
+    par = _fit_urn(counts, k)
+    n_p = counts.shape[0]
+    sim = _simulate_mean(np.repeat(counts, sims, axis=0), k, _row_params(par, counts, k, sims, rng), n_target, rng)
+    point = float(sim.mean())
+    lo = hi = float("nan")
+    if n_boot > 0:
+        boot_rows = []
+        for _ in range(n_boot):
+            bc = codes[rng.integers(0, n_p, n_p)]
+            if resample == "both":
+                bc = np.take_along_axis(bc, rng.integers(0, k, bc.shape), axis=1)
+            boot_rows.append(_row_params(_fit_urn(_class_counts(bc, k), k), counts, k, 1, rng))
+        vals = _simulate_mean(np.tile(counts, (n_boot, 1)), k, np.concatenate(boot_rows), n_target, rng)
+        lo, hi = _centred_interval(vals.reshape(n_boot, n_p).mean(axis=1), point, confidence)
+    return par, point, lo, hi, sim.reshape(n_p, sims)
+
+
+def _interval_score(truth: float, point: float, lo: float, hi: float) -> float:
+    """How far ``truth`` lies from ``point`` in units of the interval's half on that side (≤ 1: inside)."""
+    gap, side = (truth - point, hi - point) if truth >= point else (point - truth, point - lo)
+    if gap <= 0:
+        return 0.0
+    return gap / side if side > 0 else float("inf")
+
+
+def maj_validation_scores(codes: np.ndarray, fit_k: int, seed: int = 0, draws: int = 4, n_boot: int = 100,
+                          sims: int = 20, confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts"
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The urn checked inside the observed samples: fitted on ``fit_k // 2`` of each prompt's ``fit_k`` samples
+    (a random half per draw), it predicts maj@``fit_k`` of all ``fit_k`` — known exactly, and the samples
+    beyond ``fit_k`` never enter. Returns per draw the interval score (:func:`_interval_score`: the error in
+    units of that validation's own bootstrap half-width, > 1 = not covered) and the signed error
+    (predicted − truth). Empty when ``fit_k`` < 2.
+
+    >>> codes = np.array([[1, 1, 3, 4]] * 30 + [[1, 2, 1, 3]] * 30)   # fit_k = 4: 1..4 correct, 5..8 wrong
+    >>> z, err = maj_validation_scores(codes, 4, draws=2, n_boot=20, sims=5)
+    >>> z.shape, bool(np.all(np.abs(err) < 1))
+    ((2,), True)
+    """
+    val_k = fit_k // 2
+    if val_k < 1 or draws < 1:
+        return np.empty(0), np.empty(0)
+    rng = np.random.default_rng([seed, 7919])
+    counts = _class_counts(codes, fit_k)
+    truth = float(_simulate_urn(counts, fit_k, np.zeros((counts.shape[0], 5)), fit_k, rng).mean())
+    scores, errors = [], []
+    for _ in range(draws):
+        order = np.argsort(rng.random(codes.shape), axis=1)[:, :val_k]
+        half = np.take_along_axis(codes, order, axis=1)
+        vc = _compress_counts(_class_counts(half, fit_k), fit_k, val_k)
+        # codes of the half in the val_k coding: expand the compressed class sizes back to one code per sample
+        vcodes = np.repeat(np.tile(np.arange(1 + 2 * val_k), (vc.shape[0], 1)).ravel(),
+                           vc.ravel().astype(int)).reshape(vc.shape[0], val_k)
+        _, point, lo, hi, _ = _urn_predict_interval(vc, vcodes, val_k, fit_k, n_boot, sims, confidence, resample, rng)
+        errors.append(point - truth)
+        scores.append(_interval_score(truth, point, lo, hi) if np.isfinite(lo) else float("nan"))
+    return np.asarray(scores), np.asarray(errors)
+
+
+def stretch_interval(point: float, lo: float, hi: float, scale: float) -> tuple[float, float]:
+    """[lo, hi] with both halves around ``point`` multiplied by ``scale`` (NaN or ≤ 1: unchanged), clipped to [0, 1].
+
+    >>> [round(x, 3) for x in stretch_interval(0.5, 0.4, 0.55, 2.0)], stretch_interval(0.9, 0.8, 0.95, 3.0)[1]
+    ([0.3, 0.6], 1.0)
+    """
+    if not np.isfinite(scale) or scale <= 1:
+        return lo, hi
+    return max(0.0, point - scale * (point - lo)), min(1.0, point + scale * (hi - point))
+
+
+def maj_interval_scale(scores: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> float:
+    """Factor (≥ 1) by which the bootstrap interval's halves are stretched so that the in-range validation
+    of :func:`maj_validation_scores` would have covered: the split-conformal quantile of the table's n scores
+    (pooled over its configs and draws), the ⌈(n + 1) · ``confidence``⌉-th smallest (the largest when that
+    exceeds n). NaN when nothing was scored.
+
+    >>> maj_interval_scale(np.array([0.2, 0.5, 0.9, 2.0])), maj_interval_scale(np.array([0.1, 0.3]))
+    (2.0, 1.0)
+    """
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    if s.size == 0:
+        return float("nan")
+    rank = min(s.size, int(np.ceil((s.size + 1) * confidence)))  # the conformal order statistic, capped at the max
+    return max(1.0, float(np.sort(s)[rank - 1]))
+
+
 def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int = 0, n_boot: int = 200,
-                    confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts", sims: int = 100) -> pl.DataFrame:
+                    confidence: float = DEFAULT_CONFIDENCE, resample: str = "prompts", sims: int = 100,
+                    model_error: bool = True, validation_draws: int = 4) -> pl.DataFrame:
     """maj@``predict_k`` extrapolated from ``fit_k`` samples per prompt, with a prediction interval.
 
     Per config, each prompt's samples are put in a seeded random order; the first ``fit_k`` are the
@@ -1133,6 +1235,15 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
     replacement) and draws one continuation of every prompt per replicate, so it carries both the
     parameter uncertainty and the chance in the samples not yet drawn; its median is moved to
     ``predicted``.
+
+    In-range calibration (:func:`maj_validation_scores`, ``validation_draws`` per config, only when
+    ``n_boot`` > 0): the urn fitted on half of each prompt's ``fit_k`` samples predicts maj@``fit_k`` of all
+    of them, with its own bootstrap interval; :func:`maj_interval_scale` turns the errors, pooled over the
+    table's configs, into the factor ``model_scale`` (≥ 1) that would have made those intervals cover.
+    Samples beyond ``fit_k`` never enter. ``model_error=True`` (default) stretches both halves of every
+    interval by that factor (:func:`stretch_interval`; sc40 maj@40 from 8: coverage 80% → 97%, default data
+    maj@16 from 4: 82% → 98%, docs/fitting.md); the column is reported either way, and ``val_error`` is the
+    config's mean signed in-range error (predicted − truth).
 
     Columns ``config, predicted, ci_low, ci_high, actual, abs_error, covered, prompts``, ``outcome_sd``
     (the standard deviation of the realised maj@``predict_k`` under the fitted urn from the unseen
@@ -1154,6 +1265,11 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
         problems.append(f"resample must be 'prompts' or 'both' for maj, got {resample!r}")
     if sims < 1:
         problems.append(f"sims must be >= 1, got {sims}")
+    if validation_draws < 0 or (model_error and validation_draws < 1):
+        problems.append(f"validation_draws must be >= {1 if model_error else 0}"
+                        f"{' with model_error' if model_error else ''}, got {validation_draws}")
+    if model_error and fit_k < 2:
+        problems.append(f"model_error needs fit-k >= 2 (the in-range check fits on half of them), got fit-k={fit_k}")
     if "answer" not in samples.columns or "sample_idx" not in samples.columns or not has_values(samples, "answer"):
         problems.append("maj needs a sample table with an answer column (one row per completion), got "
                         + ("a count table" if "correct_samples" in samples.columns else "no answers"))
@@ -1168,7 +1284,8 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
     table = table.sort(["config", "prompt_id", "sample_idx"]).with_columns(
         pl.Series("_u", rng.random(table.height)))
     table = table.with_columns((pl.col("_u").rank("ordinal").over(["config", "prompt_id"]) - 1).alias("_r"))
-    rows = []
+    rows: list[dict] = []
+    scores: list[np.ndarray] = []
     with threadpool_limits(1):
         for cfg in sorted(table["config"].unique().to_list()):
             sub = table.filter(pl.col("config") == cfg)
@@ -1177,34 +1294,31 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
             fit_t = sub.filter(pl.col("_r") < fit_k).with_columns(pl.col("_r").alias("sample_idx"))
             _, codes = _sample_codes(fit_t, fit_k)
             counts = _class_counts(codes, fit_k)
-            par = _fit_urn(counts, fit_k)
+            par, point, lo, hi, sim = _urn_predict_interval(counts, codes, fit_k, predict_k, n_boot, sims,
+                                                            confidence, resample, rng)
             n_p = counts.shape[0]
-            reps = np.repeat(counts, sims, axis=0)
-            sim = _simulate_mean(reps, fit_k, _row_params(par, counts, fit_k, sims, rng), predict_k,
-                                 rng).reshape(n_p, sims)
-            point = float(sim.mean())
             outcome_sd = float(np.sqrt(sim.var(axis=1, ddof=1 if sims > 1 else 0).sum()) / n_p)
-            lo = hi = float("nan")
-            if n_boot > 0:
-                boot_rows = []
-                for _ in range(n_boot):
-                    pidx = rng.integers(0, n_p, n_p)
-                    bc = codes[pidx]
-                    if resample == "both":
-                        bc = np.take_along_axis(bc, rng.integers(0, fit_k, bc.shape), axis=1)
-                    boot_rows.append(_row_params(_fit_urn(_class_counts(bc, fit_k), fit_k), counts, fit_k, 1, rng))
-                big = np.tile(counts, (n_boot, 1))
-                vals = _simulate_mean(big, fit_k, np.concatenate(boot_rows), predict_k, rng)
-                lo, hi = _centred_interval(vals.reshape(n_boot, n_p).mean(axis=1), point, confidence)
-            ok = not np.isnan(lo)
-            rows.append({"config": cfg, "predicted": point, "ci_low": lo if ok else None, "ci_high": hi if ok else None,
-                         "actual": actual, "abs_error": abs(point - actual),
-                         "covered": bool(lo <= actual <= hi) if ok else None, "prompts": n_p,
-                         "outcome_sd": outcome_sd, **dict(zip(_URN_PARAMS, par[:5].tolist()))})
+            z, err = (maj_validation_scores(codes, fit_k, seed + len(rows), validation_draws, n_boot, min(sims, 20),
+                                            confidence, resample) if n_boot > 0 else (np.empty(0), np.empty(0)))
+            scores.append(z)
+            rows.append({"config": cfg, "predicted": point, "ci_low": lo, "ci_high": hi, "actual": actual,
+                         "abs_error": abs(point - actual), "prompts": n_p, "outcome_sd": outcome_sd,
+                         "val_error": float(err.mean()) if err.size else None,
+                         **dict(zip(_URN_PARAMS, par[:5].tolist()))})
+    scale = maj_interval_scale(np.concatenate(scores), confidence) if scores else float("nan")
+    for r in rows:
+        lo, hi = r["ci_low"], r["ci_high"]
+        ok = not np.isnan(lo)
+        if ok and model_error:
+            lo, hi = stretch_interval(r["predicted"], lo, hi, scale)
+        r.update(ci_low=lo if ok else None, ci_high=hi if ok else None,
+                 covered=bool(lo <= r["actual"] <= hi) if ok else None,
+                 model_scale=scale if np.isfinite(scale) else None)
     schema = {"config": pl.String, "predicted": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
               "actual": pl.Float64, "abs_error": pl.Float64, "covered": pl.Boolean, "prompts": pl.Int64,
-              "outcome_sd": pl.Float64, **{p: pl.Float64 for p in _URN_PARAMS}}
-    return pl.DataFrame(rows, schema=schema)
+              "outcome_sd": pl.Float64, "model_scale": pl.Float64, "val_error": pl.Float64,
+              **{p: pl.Float64 for p in _URN_PARAMS}}
+    return pl.DataFrame(rows, schema=schema).select(list(schema))
 
 
 __all__ = [
@@ -1225,12 +1339,15 @@ __all__ = [
     "extrapolate_maj",
     "extrapolate_pass",
     "extrapolation_table",
+    "maj_interval_scale",
+    "maj_validation_scores",
     "fit_pass_laws",
     "fit_pooled_beta_binomial",
     "model_error_halfwidth",
     "per_problem_power_params",
     "resample_counts",
     "select_law",
+    "stretch_interval",
     "subsample_counts",
     "subsample_samples",
 ]

@@ -24,8 +24,11 @@ from ttsplan.fitting.scaling import (
     fit_pass_laws,
     fit_pooled_beta_binomial,
     homogeneity_pvalue,
+    maj_interval_scale,
+    maj_validation_scores,
     model_error_halfwidth,
     select_law,
+    stretch_interval,
     subsample_counts,
     subsample_samples,
 )
@@ -367,14 +370,17 @@ def test_cli_fit_k_above_recorded_samples_exit_2(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ maj@k extrapolation
-def _urn_table(seed: int, prompts: int = 120, n: int = 16, a: float = 1.5, b: float = 1.0, theta: float = 2.0,
-               g0: float = 0.1) -> pl.DataFrame:
+def _urn_table(seed: int, prompts: int = 120, n: int = 16, a: float = 1.5, b: float = 1.0,
+               theta: float | tuple[float, ...] = 2.0, g0: float = 0.1) -> pl.DataFrame:
     """Samples from the answer urn itself: p ~ Beta(a, b) per prompt; a wrong sample joins an earlier wrong
-    answer (by its count), gives no answer (θ·g0) or a new wrong answer (θ·(1 − g0)), as a CRP."""
+    answer (by its count), gives no answer (θ·g0) or a new wrong answer (θ·(1 − g0)), as a CRP. A tuple
+    ``theta`` gives the prompts those θ in turn (not the urn any more: it fits one θ per config)."""
     rng = np.random.default_rng(seed)
     rows = []
+    thetas = theta if isinstance(theta, tuple) else (theta,)
     for i in range(prompts):
         p = rng.beta(a, b)
+        theta = thetas[i % len(thetas)]
         sizes: list[int] = []
         for j in range(n):
             if rng.random() < p:
@@ -424,6 +430,73 @@ def test_maj_extend_truth_and_checks():
         extrapolate_maj(t, 4, 20)
     with pytest.raises(TtsplanError, match="answer column"):
         extrapolate_maj(t.with_columns(pl.lit(None, dtype=pl.String).alias("answer")), 4, 8)
+
+
+def test_maj_in_range_calibration_restores_coverage_of_a_misspecified_urn():
+    # Half the prompts repeat one wrong answer (θ_w = 0.05), half never repeat one (θ_w = 50); the urn fits
+    # one θ_w per config, so its bootstrap interval of maj@24 from 8 under-covers. The in-range check (fit
+    # on 4 of the 8, scored at maj@8 of the 8) stretches it. 30 fixed seeds, 120 prompts, n_boot 40:
+    # measured 22/30 → 27/30. Tolerance: bootstrap ≤ 24 covered, calibrated 25–30 and ≥ 3 more.
+    plain = calibrated = 0
+    for seed in range(30):
+        t = _urn_table(seed, n=24, a=2.0, b=2.0, theta=(0.05, 50.0), g0=0.0)
+        r = extrapolate_maj(t, 8, 24, seed=seed, n_boot=40, sims=20, model_error=False).row(0, named=True)
+        lo, hi = stretch_interval(r["predicted"], r["ci_low"], r["ci_high"], r["model_scale"])
+        assert r["model_scale"] >= 1 and lo <= r["ci_low"] and hi >= r["ci_high"]
+        plain += r["covered"]
+        calibrated += lo <= r["actual"] <= hi
+    assert plain <= 24 and 25 <= calibrated <= 30 and calibrated >= plain + 3, (plain, calibrated)
+
+
+def test_maj_calibration_by_hand_and_only_from_the_fit_samples():
+    # scores: the error in units of the interval's half on the side it falls; scale = conformal quantile, ≥ 1
+    from ttsplan.fitting.scaling import _interval_score
+
+    assert _interval_score(0.6, 0.5, 0.45, 0.55) == pytest.approx(2.0)  # above: (0.6 − 0.5) / (0.55 − 0.5)
+    assert _interval_score(0.48, 0.5, 0.45, 0.55) == pytest.approx(0.4)  # below: 0.02 / 0.05
+    # 9 scores at 90%: level ceil(10 · 0.9) / 9 = 1, the largest; 19 scores: ceil(18) / 19, the 18th smallest
+    assert maj_interval_scale(np.arange(1, 10) / 4) == 2.25
+    assert maj_interval_scale(np.arange(1, 20) / 4) == 4.5 and maj_interval_scale(np.full(5, 0.3)) == 1.0
+    assert np.isnan(maj_interval_scale(np.array([np.nan])))
+    assert stretch_interval(0.5, 0.45, 0.52, 3.0) == pytest.approx((0.35, 0.56))
+    assert stretch_interval(0.5, 0.45, 0.52, float("nan")) == (0.45, 0.52)
+    # every prompt unanimous: the check is exact (error 0), the scale is the floor 1
+    z, err = maj_validation_scores(np.ones((40, 6), dtype=int), 6, draws=3, n_boot=10, sims=3)
+    assert np.all(z == 0) and np.all(err == 0) and maj_interval_scale(z) == 1.0
+    assert maj_validation_scores(np.ones((40, 1), dtype=int), 1)[0].size == 0  # fit-k 1: nothing to halve
+    # the samples beyond fit-k never enter: predicting 12 or 16 from the same 4 gives the same calibration
+    t = _urn_table(3, prompts=60, n=16)
+    r12, r16 = (extrapolate_maj(t, 4, k, seed=1, n_boot=20, sims=10) for k in (12, 16))
+    assert r12["model_scale"][0] == r16["model_scale"][0] and r12["val_error"][0] == r16["val_error"][0]
+    assert r12["model_scale"][0] >= 1
+    plain = extrapolate_maj(t, 4, 16, seed=1, n_boot=20, sims=10, model_error=False)
+    assert plain["predicted"][0] == r16["predicted"][0] and plain["model_scale"][0] == r16["model_scale"][0]
+    assert (r16["ci_low"][0], r16["ci_high"][0]) == pytest.approx(stretch_interval(
+        plain["predicted"][0], plain["ci_low"][0], plain["ci_high"][0], plain["model_scale"][0]))
+    with pytest.raises(TtsplanError, match="model_error needs fit-k >= 2"):
+        extrapolate_maj(t, 1, 8)
+    assert extrapolate_maj(t, 1, 8, n_boot=10, sims=5, model_error=False)["model_scale"][0] is None
+
+
+def test_cli_maj_model_error_default_and_errors(tmp_path):
+    import json
+
+    from ttsplan.cli.main import app
+    from typer.testing import CliRunner
+
+    samples = tmp_path / "samples.parquet"
+    _urn_table(2, prompts=40, n=8).write_parquet(samples)
+    base = ["extrapolate", str(samples), "--metric", "maj", "--fit-k", "4", "--predict-k", "8", "--n-boot", "20",
+            "--format", "json"]
+    on, off = (json.loads(CliRunner().invoke(app, base + extra).output) for extra in ([], ["--no-model-error"]))
+    assert on["model_error"] is True and off["model_error"] is False
+    a, b = on["per_config"][0], off["per_config"][0]
+    assert a["predicted"] == b["predicted"] and a["model_scale"] == b["model_scale"] >= 1
+    assert a["ci_low"] <= b["ci_low"] and a["ci_high"] >= b["ci_high"]
+    res = CliRunner().invoke(app, base[:5] + ["1"] + base[6:])
+    assert res.exit_code == 2 and "model_error needs fit-k >= 2" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, base[:5] + ["1"] + base[6:] + ["--no-model-error"])
+    assert res.exit_code == 0, res.output
 
 
 def test_pythia_math_selection_and_coverage(shared_data):
