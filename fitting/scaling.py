@@ -1269,7 +1269,8 @@ def extrapolate_maj(samples: pl.DataFrame, fit_k: int, predict_k: int, seed: int
         problems.append(f"validation_draws must be >= {1 if model_error else 0}"
                         f"{' with model_error' if model_error else ''}, got {validation_draws}")
     if model_error and fit_k < 2:
-        problems.append(f"model_error needs fit-k >= 2 (the in-range check fits on half of them), got fit-k={fit_k}")
+        problems.append(f"model_error (--model-error, the maj default) needs fit-k >= 2 (the in-range check fits "
+                        f"on half of them), got fit-k={fit_k}; use model_error=False (--no-model-error)")
     if "answer" not in samples.columns or "sample_idx" not in samples.columns or not has_values(samples, "answer"):
         problems.append("maj needs a sample table with an answer column (one row per completion), got "
                         + ("a count table" if "correct_samples" in samples.columns else "no answers"))

@@ -473,7 +473,7 @@ def test_maj_calibration_by_hand_and_only_from_the_fit_samples():
     assert plain["predicted"][0] == r16["predicted"][0] and plain["model_scale"][0] == r16["model_scale"][0]
     assert (r16["ci_low"][0], r16["ci_high"][0]) == pytest.approx(stretch_interval(
         plain["predicted"][0], plain["ci_low"][0], plain["ci_high"][0], plain["model_scale"][0]))
-    with pytest.raises(TtsplanError, match="model_error needs fit-k >= 2"):
+    with pytest.raises(TtsplanError, match="the maj default. needs fit-k >= 2"):
         extrapolate_maj(t, 1, 8)
     assert extrapolate_maj(t, 1, 8, n_boot=10, sims=5, model_error=False)["model_scale"][0] is None
 
@@ -494,7 +494,7 @@ def test_cli_maj_model_error_default_and_errors(tmp_path):
     assert a["predicted"] == b["predicted"] and a["model_scale"] == b["model_scale"] >= 1
     assert a["ci_low"] <= b["ci_low"] and a["ci_high"] >= b["ci_high"]
     res = CliRunner().invoke(app, base[:5] + ["1"] + base[6:])
-    assert res.exit_code == 2 and "model_error needs fit-k >= 2" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "needs fit-k >= 2" in res.output and "--no-model-error" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, base[:5] + ["1"] + base[6:] + ["--no-model-error"])
     assert res.exit_code == 0, res.output
 
