@@ -205,8 +205,9 @@ def fit(
                  ("--alpha", alpha, math.isfinite(alpha) and alpha >= 0, "be a finite number >= 0"),
                  ("--k-features", k_features, k_features is None or k_features >= 1, "be >= 1"))
     if features is not None and method is Method.curve:
-        raise TtsplanError("--features selects the ridge's inputs; the curve predictor (--method curve, the default) "
-                           "uses none. Add --method ridge, or drop --features.")
+        raise TtsplanError(f"--features must go with --method ridge, got --features {features} with the curve "
+                           "predictor (--method curve, the default), which uses no feature set. Add --method ridge, "
+                           "or drop --features.")
     table = load_for_gain(list(files), target.value)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

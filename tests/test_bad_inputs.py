@@ -116,7 +116,10 @@ CASES = [
     ("fit-n-zero", ["fit", *S, "--target", "maj", "--n", "0"], "--n must be >= 2"),
     ("fit-n-above-recorded", ["fit", *S, "--target", "maj", "--n", "64", "--n-boot", "10"], "8"),
     ("fit-alpha-negative", ["fit", *S, "--target", "maj", "--n", "4", "--alpha", "-1"], "--alpha must be a finite number >= 0"),
-    ("fit-features-bogus", ["fit", *S, "--target", "maj", "--n", "4", "--features", "bogus"], "bogus"),
+    ("fit-features-bogus", ["fit", *S, "--target", "maj", "--n", "4", "--method", "ridge", "--features", "bogus"],
+     "bogus"),
+    ("fit-features-with-curve", ["fit", *S, "--target", "maj", "--n", "4", "--features", "core"],
+     "--features must go with --method ridge, got --features core"),
     ("fit-missing", ["fit", "{w}/absent.parquet", "--target", "maj", "--n", "4"], "absent.parquet"),
     # extrapolate
     ("extrapolate-n-boot", ["extrapolate", *S, "--fit-k", "4", "--predict-k", "8", "--n-boot", "-1"], "--n-boot"),
