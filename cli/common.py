@@ -327,14 +327,21 @@ def throttled_progress(verb: str, min_interval_s: float = 0.5) -> Callable[[str]
     return show
 
 
+def check_tolerance(tolerance_pt: float, problems: list[str]) -> bool:
+    """``--tolerance`` (accuracy points) is in [0, 100); otherwise the problem is appended and False returned."""
+    if 0 <= tolerance_pt < 100:
+        return True
+    problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance_pt}. Try 0.5.")
+    return False
+
+
 def policy_objective(target: str | None, tolerance_pt: float, policies: str, problems: list[str],
                      unit: str = "samples") -> tuple[Any, tuple[str, ...]]:
     """``--target`` / ``--tolerance`` (points) / ``--policies`` of ``plan`` and ``evaluate``: the
     :class:`~ttsplan.planner.crossfit.Objective` and the validated candidate families; each problem is
     appended to ``problems`` (the command reports them all at once) and its part returned as None / ()."""
     objective, families = None, ()
-    if not (0 <= tolerance_pt < 100):  # checked here in points, so the objective does not repeat it in fractions
-        problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance_pt}. Try 0.5.")
+    if not check_tolerance(tolerance_pt, problems):  # in points here, so the objective does not repeat it
         tolerance_pt = 0.0
     try:
         objective = Objective.parse(target, tolerance_pt / 100.0, None, unit)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from ttsplan.cli.common import (
     TableOrJson,
+    check_tolerance,
     emit,
     err_console,
     policy_objective,
@@ -125,8 +126,8 @@ def plan_command(
     unit = normalize_unit(unit)
     legacy = per_prompt or extrapolate or pilot_file is not None or pilot is not None or strategies is not None or risk_averse
     problems = []
-    if legacy and not (0 <= tolerance < 100):  # policy plans: checked by policy_objective
-        problems.append(f"--tolerance must be in [0, 100) accuracy points, got {tolerance}. Try 0.5.")
+    if legacy:  # policy plans: checked by policy_objective
+        check_tolerance(tolerance, problems)
     if folds < 2:
         problems.append(f"--folds must be >= 2, got {folds}. Try 5.")
     if orders < 1:

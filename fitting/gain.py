@@ -1049,8 +1049,9 @@ def fit_report(table: pl.DataFrame, target: str, n: int, features: str | Sequenc
         report["lomo_note"] = "leave-one-model-out needs at least 3 models; skipped."
     if data.height >= 4:
         if method == "curve":  # the candidate features the data supports, quietly (the predictor uses none)
-            stab_cols = [c for c in all_features() if c in data.columns and data[c].null_count() == 0
-                         and not data[c].is_nan().any()]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GainDataWarning)
+                stab_cols = _usable(data, "all")
         else:
             stab_cols = _usable(data, "all") if features != "counts" else list(COUNT_FEATURES)
         with warnings.catch_warnings():
