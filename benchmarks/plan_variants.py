@@ -43,6 +43,7 @@ from ttsplan.planner.option_grid import (
     ADAPTIVE_THRESHOLDS,
     DEFAULT_ORDERS,
     OptionGrid,
+    replay_confidence_table,
     score_policies,
     trajectories,
 )
@@ -75,18 +76,10 @@ def learned_table(tr, rows: np.ndarray, cap: int, prior: float) -> np.ndarray:
     return table.reshape(cap + 1, cap + 1, cap + 1)
 
 
-def replay_learned(tr, table: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+def replay_learned(tr, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds, prompts) accuracy and samples of the table rule at every threshold (min N 1)."""
-    conf = table[tr.top, tr.second, np.arange(cap + 1)[None, None, :]]
-    acc, smp = [], []
-    for t in THRESHOLDS:
-        stop = conf >= t
-        stop[:, :, 0] = False
-        stop[:, :, cap] = True
-        first = stop.argmax(axis=2)
-        acc.append(np.take_along_axis(tr.right, first[:, :, None], 2)[:, :, 0].mean(axis=0))
-        smp.append(first.mean(axis=0))
-    return np.array(acc), np.array(smp, dtype=float)
+    runs = [replay_confidence_table(tr, lambda cap: table, t) for t in THRESHOLDS]
+    return np.array([r[0] for r in runs]), np.array([r[1] for r in runs])
 
 
 def with_learned(grid: OptionGrid, tr, plan: np.ndarray, prior: float, seed: int, in_sample: bool = False
@@ -94,10 +87,10 @@ def with_learned(grid: OptionGrid, tr, plan: np.ndarray, prior: float, seed: int
     """``grid`` plus the learned-table candidates: fitted on ``plan``, cross-fitted on ``plan`` itself
     (``in_sample``: scored on ``plan`` by the table fitted on it, to show the optimism)."""
     cap = grid.n_max
-    acc, smp = replay_learned(tr, learned_table(tr, plan, cap, prior), cap)
+    acc, smp = replay_learned(tr, learned_table(tr, plan, cap, prior))
     fold = np.random.default_rng([seed, 5]).permutation(np.arange(plan.size) % 5)
     for f in range(0 if in_sample else 5):
-        a, s = replay_learned(tr, learned_table(tr, plan[fold != f], cap, prior), cap)
+        a, s = replay_learned(tr, learned_table(tr, plan[fold != f], cap, prior))
         cols = plan[fold == f]
         acc[:, cols], smp[:, cols] = a[:, cols], s[:, cols]
     # stand-in policy objects (the learned rule is not a shipped rule); rows after the grid's are "learned"

@@ -31,7 +31,7 @@ for every prompt; nothing is planned beyond it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -208,16 +208,23 @@ def replay_table_rule(tr: Trajectories, policy: AdaptivePolicy) -> tuple[np.ndar
     """What :func:`replay_prompts` gives for a policy that :func:`reads_vote_state`, read off the
     trajectories (identical results; one pass over the orders serves every threshold)."""
     rule = make_rule(policy.rule, policy.threshold, min_n=policy.min_n, max_n=policy.cap)
+    return replay_confidence_table(tr, rule.confidence_table, rule.threshold, rule.min_n)
+
+
+def replay_confidence_table(tr: Trajectories, table_for_cap: Callable[[int], np.ndarray], threshold: float,
+                            min_n: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per prompt, averaged over the trajectories' orders: (accuracy, samples, output tokens) of stopping at
+    the first n >= ``min_n`` with ``table_for_cap(cap)[top, second, n] >= threshold`` (or at the prompt's cap)."""
     n_o, n_p, width = tr.top.shape
     n = np.arange(width)
     stop = np.zeros(tr.top.shape, bool)
     for cap in np.unique(tr.caps).tolist():
         sel = tr.caps == cap
-        table = rule.confidence_table(int(cap))
+        table = table_for_cap(int(cap))
         h = min(int(cap), width - 1)
         t, b = np.minimum(tr.top[:, sel], h), np.minimum(tr.second[:, sel], h)
-        stop[:, sel] = table[t, b, np.minimum(n, h)[None, None, :]] >= rule.threshold
-    stop[:, :, : max(rule.min_n, 1)] = False
+        stop[:, sel] = table[t, b, np.minimum(n, h)[None, None, :]] >= threshold
+    stop[:, :, : max(min_n, 1)] = False
     stop |= n[None, None, :] >= tr.caps[None, :, None]
     first = stop.argmax(axis=2)[:, :, None]
     pick = (lambda a: np.take_along_axis(a, first, axis=2)[:, :, 0].mean(axis=0, dtype=float))
@@ -322,4 +329,4 @@ def price_grid(grid: OptionGrid, unit: str, per_n: np.ndarray) -> OptionGrid:
 
 __all__ = ["ADAPTIVE_THRESHOLDS", "DEFAULT_FAMILIES", "DEFAULT_ORDERS", "FAMILIES", "PILOT_K0",
            "check_families", "cost_at_samples", "OptionGrid", "Trajectories", "price_grid",
-           "reads_vote_state", "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]
+           "reads_vote_state", "replay_confidence_table", "replay_prompts", "replay_table_rule", "score_policies", "trajectories"]
